@@ -1,0 +1,57 @@
+"""Saving and restoring the model's variables, always together with their hyper-parameters."""
+import glob
+import os
+import re
+
+import config
+
+DEFAULT_DIR = "parameter_checkpoints"
+
+
+def make_saver(params):
+    """A Saver keyed on the paper's names (W, bv, ...), whatever TF called the variables."""
+    import tensorflow.compat.v1 as tf
+    return tf.train.Saver(params._asdict(), max_to_keep=None, save_relative_paths=True)
+
+
+def save(sess, saver, path, hp, **extra):
+    """Write checkpoint `path` (e.g. parameter_checkpoints/epoch_5.ckpt) and its hparams.json.
+
+    The files are written under a temporary name and renamed into place, so a crash in the
+    middle never leaves a half-written checkpoint under `path`.
+    """
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    saver.save(sess, tmp, write_meta_graph=False, write_state=False)
+    for written in sorted(glob.glob(glob.escape(tmp) + ".*"), reverse=True):   # data before index
+        os.replace(written, path + written[len(tmp):])
+    config.save_hparams(hp, path, **extra)
+    return path
+
+
+def exists(path):
+    return os.path.exists(path + ".index")
+
+
+def check_exists(path, hint):
+    if not exists(path):
+        raise ValueError(f"checkpoint {path} not found (no {path}.index); {hint}")
+
+
+def check_compatible(hp, saved_hp, path):
+    """Refuse a checkpoint whose model hyper-parameters differ from the graph's."""
+    mismatched = [f"{key}: checkpoint {getattr(saved_hp, key)}, asked {getattr(hp, key)}"
+                  for key in hp.MODEL_KEYS if getattr(hp, key) != getattr(saved_hp, key)]
+    if mismatched:
+        raise ValueError(f"checkpoint {path} does not fit these hyper-parameters ({'; '.join(mismatched)}); "
+                         "drop those options or use a matching checkpoint")
+
+
+def epoch_checkpoints(directory):
+    """[(epoch, path)] of the epoch_<n>.ckpt checkpoints in `directory`, oldest first."""
+    found = []
+    for index in glob.glob(os.path.join(glob.escape(directory), "epoch_*.ckpt.index")):
+        match = re.fullmatch(r"epoch_(\d+)\.ckpt\.index", os.path.basename(index))
+        if match:
+            found.append((int(match.group(1)), index[:-len(".index")]))
+    return sorted(found)

@@ -1,0 +1,41 @@
+"""What the entry scripts share: argument parsing, logging and clean failure."""
+import argparse
+import logging
+import os
+import sys
+
+# TensorFlow's C++ start-up chatter hides the messages users need; keep errors only.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def make_parser(doc):
+    parser = argparse.ArgumentParser(description=doc, formatter_class=Formatter, allow_abbrev=False)
+    parser.add_argument("--quiet", action="store_true", help="print warnings and errors only")
+    parser.add_argument("--verbose", action="store_true", help="print debugging messages too")
+    return parser
+
+
+def setup_logging(args):
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", force=True)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def import_tf():
+    """TensorFlow in TF1 graph mode, as the whole project uses it."""
+    import tensorflow.compat.v1 as tf
+    tf.disable_v2_behavior()
+    return tf
+
+
+def run(main, argv=None):
+    """Call main(argv); a ValueError (bad input) becomes a one-line message and exit code 2."""
+    try:
+        return main(argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

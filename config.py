@@ -1,0 +1,146 @@
+"""Hyper-parameters of the RNN-RBM, in one block, and their command-line and JSON forms.
+
+Every field below can be overridden on the command line of every entry script
+(``--n-hidden 100``). A checkpoint carries the values it was trained with in
+``<checkpoint>.hparams.json``, so generation needs nothing but the checkpoint path.
+"""
+import argparse
+import dataclasses
+import json
+import os
+
+
+@dataclasses.dataclass
+class HParams:
+    # piano roll
+    lowest_note: int = 24            # MIDI number of the lowest key kept (C1)
+    highest_note: int = 101          # MIDI number of the highest key kept, inclusive (F7): 78 keys
+    articulation: bool = True        # add an 'articulate' bit per key beside the 'play' bit
+    steps_per_rbm: int = 5           # 16th-note steps stacked into one RBM visible vector
+    max_song_steps: int = 100_000    # 16th-note steps kept per song (about 3.5 h at 120 bpm); longer songs are cut
+    # model
+    n_hidden: int = 50               # RBM hidden units
+    n_hidden_recurrent: int = 100    # RNN hidden units
+    init_std_W: float = 0.01         # stddev of the initial RBM weights W
+    init_std_rnn: float = 0.0001     # stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu
+    # RBM pretraining (weight_initializations.py)
+    pretrain_epochs: int = 100       # passes over all RBM rows
+    pretrain_k: int = 1              # Gibbs steps of CD-k
+    pretrain_lr: float = 0.01        # SGD learning rate
+    pretrain_batch: int = 100        # RBM rows per update
+    # RNN-RBM training (rnn_rbm_train.py)
+    epochs: int = 200                # training epochs
+    k_train: int = 15                # Gibbs steps for the negative sample v_t*
+    lr: float = 0.01                 # SGD learning rate
+    lr_decay: float = 0.0            # lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))
+    grad_clip: float = 10.0          # every gradient is clipped to [-grad_clip, grad_clip]
+    chunk_len: int = 100             # RBM rows per truncated-BPTT chunk; the RNN state carries across chunks
+    batch_songs: int = 1             # songs trained side by side in one update (padded and masked)
+    save_every: int = 5              # write parameter_checkpoints/epoch_<n>.ckpt every this many epochs
+    # generation (rnn_rbm_generate.py)
+    k_generate: int = 25             # Gibbs steps per generated RBM row
+    tickscale: int = 55              # MIDI ticks per 16th-note step in written files (220 per beat)
+    velocity: int = 40               # MIDI velocity of written notes
+    bpm: float = 120.0               # tempo written into generated MIDI files
+    # reproducibility
+    seed: int = 0                    # seed of NumPy and TensorFlow for pretraining and training
+
+    @property
+    def n_notes(self):
+        return self.highest_note - self.lowest_note + 1
+
+    @property
+    def frame_size(self):
+        """Units per 16th-note step: play bits, then articulate bits."""
+        return self.n_notes * (2 if self.articulation else 1)
+
+    @property
+    def n_visible(self):
+        return self.frame_size * self.steps_per_rbm
+
+    def validate(self):
+        if not 0 <= self.lowest_note <= self.highest_note <= 127:
+            raise ValueError(f"note range {self.lowest_note}..{self.highest_note} is not inside 0..127 "
+                             "with lowest_note <= highest_note; fix --lowest-note / --highest-note")
+        positive = ["steps_per_rbm", "n_hidden", "n_hidden_recurrent", "pretrain_k", "pretrain_batch",
+                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "tickscale",
+                    "max_song_steps"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ["pretrain_epochs", "epochs"]:
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not 1 <= self.velocity <= 127:
+            raise ValueError(f"--velocity must be in 1..127, got {self.velocity}")
+        return self
+
+    # Keys that fix the shape of the graph or the meaning of a piano roll: a checkpoint
+    # cannot be used with other values.
+    MODEL_KEYS = ("lowest_note", "highest_note", "articulation", "steps_per_rbm",
+                  "n_hidden", "n_hidden_recurrent")
+
+    def model_dict(self):
+        return {key: getattr(self, key) for key in self.MODEL_KEYS}
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _parse_bool(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_hparam_arguments(parser, skip=()):
+    """Add one ``--name`` option per hyper-parameter, defaulting to None (= not given)."""
+    group = parser.add_argument_group("hyper-parameters (defaults in config.py)")
+    for field in dataclasses.fields(HParams):
+        if field.name in skip:
+            continue
+        kind = _parse_bool if field.type in (bool, "bool") else type(field.default)
+        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None,
+                           metavar=field.name.upper(), help=f"default {field.default}")
+
+
+def hparams_from_args(args, base=None):
+    """HParams from `base` (or the defaults) with every option the user gave applied."""
+    base = base or HParams()
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(HParams)
+             if getattr(args, field.name, None) is not None}
+    return base.replace(**given).validate()
+
+
+def hparams_path(checkpoint):
+    return checkpoint + ".hparams.json"
+
+
+def save_hparams(hp, checkpoint, **extra):
+    """Write the hyper-parameters (and any run state in `extra`) beside `checkpoint`."""
+    record = dataclasses.asdict(hp)
+    record.update(extra)
+    path = hparams_path(checkpoint)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def load_hparams(checkpoint):
+    """Return (HParams, extra) stored beside `checkpoint`."""
+    path = hparams_path(checkpoint)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path} not found: a checkpoint needs the hparams.json that training writes "
+                         "beside it; pass a checkpoint written by this project's scripts") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); restore it or use another checkpoint") from None
+    names = {field.name for field in dataclasses.fields(HParams)}
+    hp = HParams(**{key: value for key, value in record.items() if key in names})
+    extra = {key: value for key, value in record.items() if key not in names}
+    return hp.validate(), extra

@@ -1,0 +1,147 @@
+"""The RNN-RBM graph (Boulanger-Lewandowski et al. 2012, as in Shiebler's "Musical TensorFlow").
+
+At time t the RBM over v_t has the biases
+
+    bh_t = bh + u_{t-1} Wuh        bv_t = bv + u_{t-1} Wuv
+
+and the RNN moves on with u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu), starting from the trained
+u0. The RBM at t is conditioned on u_{t-1} only, so it never sees v_t.
+
+This module only builds graphs: no Session and no file I/O.
+"""
+import collections
+
+import tensorflow.compat.v1 as tf
+
+import RBM
+
+Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0"])
+
+RnnRbm = collections.namedtuple("RnnRbm", [
+    "x",            # placeholder [lanes, time, n_visible]: a chunk of RBM rows per lane; songs follow each other in a lane
+    "mask",         # placeholder [lanes, time]: 1 for real rows, 0 for padding
+    "reset",        # placeholder [lanes, time]: 1 where a song starts, so u_{t-1} is u0 there
+    "u_carry",      # placeholder [lanes, n_hidden_recurrent]: RNN state at the end of the previous chunk
+    "lr",           # placeholder []: learning rate
+    "u_tm1",        # [lanes, time, n_hidden_recurrent]: the state each row's RBM is conditioned on
+    "bv_t",         # [lanes, time, n_visible]: visible biases of the RBM at each row
+    "bh_t",         # [lanes, time, n_hidden]: hidden biases of the RBM at each row
+    "u_final",      # [lanes, n_hidden_recurrent]: state after the chunk, to feed as u_carry of the next
+    "cost",         # []: mean over real rows of F(v_t) - F(v_t*)
+    "train_op",
+    "params",
+])
+
+Generator = collections.namedtuple("Generator", [
+    "primer",       # placeholder [primer_rows, n_visible]: rows that warm up the RNN (may be empty)
+    "n_songs",      # placeholder []: songs generated side by side
+    "n_steps",      # placeholder []: RBM rows per song
+    "music",        # [n_songs, n_steps, n_visible]: 0/1 samples
+    "params",
+])
+
+
+def create_params(hp):
+    """The model's variables, named as in the paper."""
+    nv, nh, nr = hp.n_visible, hp.n_hidden, hp.n_hidden_recurrent
+
+    def normal(shape, std, name):
+        return tf.Variable(tf.random.normal(shape, stddev=std), name=name)
+
+    def zeros(shape, name):
+        return tf.Variable(tf.zeros(shape), name=name)
+
+    return Params(
+        W=normal([nv, nh], hp.init_std_W, "W"),
+        bv=zeros([nv], "bv"),
+        bh=zeros([nh], "bh"),
+        Wuh=normal([nr, nh], hp.init_std_rnn, "Wuh"),
+        Wuv=normal([nr, nv], hp.init_std_rnn, "Wuv"),
+        Wvu=normal([nv, nr], hp.init_std_rnn, "Wvu"),
+        Wuu=normal([nr, nr], hp.init_std_rnn, "Wuu"),
+        bu=zeros([nr], "bu"),
+        u0=zeros([nr], "u0"),
+    )
+
+
+def rnn_states(x, u_carry, mask, reset, p):
+    """Run the RNN over a chunk; returns (u_tm1, u_last).
+
+    x: [lanes, time, n_visible]; u_carry: [lanes, nr], the state before the chunk;
+    mask, reset: [lanes, time]. Where reset is 1 a new song starts and the state before it is
+    u0. A padded row (mask 0) leaves the state as it was.
+    u_tm1: [lanes, time, nr], the state before each row; u_last: [lanes, nr].
+    """
+    x_in = tf.einsum("btv,vr->btr", x, p.Wvu) + p.bu                  # [lanes, time, nr], one matmul for all rows
+
+    def step(carry, inputs):
+        _, u_prev = carry
+        x_in_t, m_t, r_t = inputs                                       # [lanes, nr], [lanes], [lanes]
+        u_tm1 = r_t[:, None] * p.u0 + (1.0 - r_t[:, None]) * u_prev
+        u_t = tf.tanh(x_in_t + tf.matmul(u_tm1, p.Wuu))
+        return u_tm1, m_t[:, None] * u_t + (1.0 - m_t[:, None]) * u_tm1
+
+    time_major = [tf.transpose(x_in, [1, 0, 2]), tf.transpose(mask), tf.transpose(reset)]
+    u_tm1, u = tf.scan(step, time_major, initializer=(u_carry, u_carry))
+    return tf.transpose(u_tm1, [1, 0, 2]), u[-1]
+
+
+def rnn_step(u_tm1, v_t, p):
+    """u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu), for any leading shape."""
+    return tf.tanh(p.bu + tf.tensordot(v_t, p.Wvu, 1) + tf.tensordot(u_tm1, p.Wuu, 1))
+
+
+def conditional_biases(u_tm1, p):
+    """(bv_t, bh_t) of the RBM that follows state u_tm1, for any leading shape of u_tm1."""
+    return (p.bv + tf.tensordot(u_tm1, p.Wuv, 1),
+            p.bh + tf.tensordot(u_tm1, p.Wuh, 1))
+
+
+def build_training_graph(hp):
+    """Free-energy training graph over a chunk of rows in each of several lanes."""
+    nv, nr = hp.n_visible, hp.n_hidden_recurrent
+    p = create_params(hp)
+    x = tf.placeholder(tf.float32, [None, None, nv], name="x")                             # [lanes, time, nv]
+    lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
+    mask = tf.placeholder_with_default(tf.ones([lanes, steps]), [None, None], name="mask")  # [lanes, time]
+    song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)
+    reset = tf.placeholder_with_default(song_starts, [None, None], name="reset")          # [lanes, time]
+    u_carry = tf.placeholder_with_default(tf.zeros([lanes, nr]), [None, nr], name="u_carry")
+    lr = tf.placeholder_with_default(hp.lr, [], name="lr")
+
+    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
+    bv_t, bh_t = conditional_biases(u_tm1, p)
+
+    cost = RBM.cd_loss(tf.reshape(x, [-1, nv]), p.W, tf.reshape(bv_t, [-1, nv]),
+                       tf.reshape(bh_t, [-1, hp.n_hidden]), hp.k_train, weights=tf.reshape(mask, [-1]))
+
+    optimizer = tf.train.GradientDescentOptimizer(lr)
+    grads = optimizer.compute_gradients(cost, var_list=list(p))
+    clipped = [(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads]
+    train_op = optimizer.apply_gradients(clipped)
+    return RnnRbm(x, mask, reset, u_carry, lr, u_tm1, bv_t, bh_t, u_last, cost, train_op, p)
+
+
+def build_generation_graph(hp):
+    """Sample n_songs songs side by side: each row starts its Gibbs chain at the previous row."""
+    nv = hp.n_visible
+    p = create_params(hp)
+    primer = tf.placeholder_with_default(tf.zeros([0, nv]), [None, nv], name="primer")  # [primer_rows, nv]
+    n_songs = tf.placeholder_with_default(1, [], name="n_songs")
+    n_steps = tf.placeholder(tf.int32, [], name="n_steps")
+
+    u_primed = tf.foldl(lambda u, v: rnn_step(u, v, p), primer, initializer=p.u0)       # [nr]
+    v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
+    u_start = tf.tile(u_primed[None, :], [n_songs, 1])                                  # [n_songs, nr]
+    v_start = tf.tile(v_primed[None, :], [n_songs, 1])                                  # [n_songs, nv]
+
+    def body(t, u_tm1, v_tm1, music):
+        bv_t, bh_t = conditional_biases(u_tm1, p)
+        v_t = RBM.gibbs_sample(v_tm1, p.W, bv_t, bh_t, hp.k_generate)
+        u_t = rnn_step(u_tm1, v_t, p)
+        return t + 1, u_t, v_t, music.write(t, v_t)
+
+    music = tf.TensorArray(tf.float32, size=n_steps)
+    _, _, _, music = tf.while_loop(lambda t, *_: t < n_steps, body, [tf.constant(0), u_start, v_start, music],
+                                   back_prop=False)
+    return Generator(primer, n_songs, n_steps, tf.transpose(music.stack(), [1, 0, 2]), p)

@@ -1,0 +1,159 @@
+"""Train the RNN-RBM with the free-energy loss, starting from weight_initializations.py's checkpoint.
+
+    python rnn_rbm_train.py <epochs> [--data Pop_Music_Midi] [--init parameter_checkpoints/initialized.ckpt]
+
+Every `save_every` epochs (and at the end) it writes parameter_checkpoints/epoch_<n>.ckpt, and
+it appends each epoch's mean cost and time to parameter_checkpoints/training_log.csv.
+Ctrl-C saves parameter_checkpoints/interrupted.ckpt and exits cleanly.
+"""
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+import checkpoints
+import cli
+import config
+import datasets
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv):
+    parser = cli.make_parser(__doc__)
+    parser.add_argument("num_epochs", nargs="?", type=int, default=None,
+                        help="training epochs (same as --epochs; default: epochs in config.py)")
+    parser.add_argument("--data", default=datasets.DEFAULT_DATA,
+                        help="folder of .mid/.midi files, searched recursively")
+    parser.add_argument("--init", default=None,
+                        help="checkpoint to start from (default: <checkpoint-dir>/initialized.ckpt)")
+    parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR, help="where epoch_<n>.ckpt go")
+    parser.add_argument("--log", default=None, help="CSV log of the epochs (default: <checkpoint-dir>/training_log.csv)")
+    parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE, help="cache of parsed songs ('' for none)")
+    config.add_hparam_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.num_epochs is not None:
+        if args.epochs is not None and args.epochs != args.num_epochs:
+            parser.error(f"epochs given twice ({args.num_epochs} and --epochs {args.epochs})")
+        args.epochs = args.num_epochs
+    return args
+
+
+def pack_lanes(song_rows, hp, rng):
+    """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes of equal length.
+
+    Each song goes to the lane that is shortest so far, so padding is only the few rows that
+    even out the lanes at the end. Returns x [lanes, time, n_visible] and mask, reset
+    [lanes, time], with time a multiple of chunk_len; reset marks the first row of each song.
+    """
+    n_lanes = min(hp.batch_songs, len(song_rows))
+    lanes, lengths = [[] for _ in range(n_lanes)], np.zeros(n_lanes, np.int64)
+    for i in rng.permutation(len(song_rows)):
+        lane = int(np.argmin(lengths))
+        lanes[lane].append(song_rows[i])
+        lengths[lane] += len(song_rows[i])
+    steps = math.ceil(lengths.max() / hp.chunk_len) * hp.chunk_len
+    x = np.zeros((n_lanes, steps, hp.n_visible), np.float32)
+    mask = np.zeros((n_lanes, steps), np.float32)
+    reset = np.zeros((n_lanes, steps), np.float32)
+    for lane, songs in enumerate(lanes):
+        t = 0
+        for rows in songs:
+            x[lane, t:t + len(rows)] = rows
+            reset[lane, t] = 1.0
+            t += len(rows)
+        mask[lane, :t] = 1.0
+    return x, mask, reset
+
+
+def learning_rate(hp, epoch):
+    return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
+
+
+def train_epoch(sess, model, song_rows, hp, rng, lr):
+    """One pass over every song, chunk by chunk; returns the mean cost per real row."""
+    x, mask, reset = pack_lanes(song_rows, hp, rng)
+    u = np.zeros((x.shape[0], hp.n_hidden_recurrent), np.float32)
+    total = 0.0
+    for t in range(0, x.shape[1], hp.chunk_len):
+        chunk = slice(t, t + hp.chunk_len)
+        cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
+                              {model.x: x[:, chunk], model.mask: mask[:, chunk], model.reset: reset[:, chunk],
+                               model.u_carry: u, model.lr: lr})
+        total += float(cost) * float(mask[:, chunk].sum())
+    return total / float(mask.sum())
+
+
+def append_log(path, row):
+    pd.DataFrame([row]).to_csv(path, mode="a", header=not os.path.exists(path), index=False)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    init = args.init or os.path.join(args.checkpoint_dir, "initialized.ckpt")
+    checkpoints.check_exists(init, "run `python weight_initializations.py` first, or pass --init <checkpoint>")
+    init_hp, _ = config.load_hparams(init)
+    hp = config.hparams_from_args(args, base=init_hp)
+    checkpoints.check_compatible(hp, init_hp, init)
+    log_path = args.log or os.path.join(args.checkpoint_dir, "training_log.csv")
+
+    datasets.ensure_default_data(args.data)
+    song_rows = datasets.songs_to_rows(datasets.load_songs(args.data, hp, args.cache_dir), hp)
+
+    tf = cli.import_tf()
+    import rnn_rbm
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(hp.seed)
+        model = rnn_rbm.build_training_graph(hp)
+        saver = checkpoints.make_saver(model.params)
+        sess = tf.Session(graph=graph)
+        sess.run(tf.global_variables_initializer())
+        saver.restore(sess, init)
+    rng = np.random.default_rng(hp.seed)
+
+    def save(name, epoch, cost):
+        return checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, name), hp,
+                                epoch=epoch, cost=cost, data=args.data, init=init)
+
+    log.info("training on %d songs (%d rows) for %d epochs from %s", len(song_rows),
+             sum(len(r) for r in song_rows), hp.epochs, init)
+    start, cost, saved, epoch = time.time(), float("nan"), None, 0
+    bar = tqdm(range(1, hp.epochs + 1), desc="training", unit="epoch", disable=args.quiet)
+    try:
+        for epoch in bar:
+            epoch_start = time.time()
+            lr = learning_rate(hp, epoch)
+            cost = train_epoch(sess, model, song_rows, hp, rng, lr)
+            if not np.isfinite(cost):
+                log.error("epoch %d: cost is %s; training diverged. The last good checkpoint is %s. "
+                          "Try a smaller --lr or --grad-clip.", epoch, cost, saved or init)
+                return 1
+            seconds = time.time() - epoch_start
+            append_log(log_path, {"epoch": epoch, "cost": cost, "seconds": round(seconds, 3), "lr": lr})
+            bar.set_postfix(cost=f"{cost:.4f}")
+            if not args.quiet:
+                tqdm.write(f"epoch {epoch}: cost {cost:.4f} ({seconds:.1f} s)")
+            if epoch % hp.save_every == 0 or epoch == hp.epochs:
+                saved = save(f"epoch_{epoch}.ckpt", epoch, cost)
+    except KeyboardInterrupt:
+        bar.close()
+        saved = save("interrupted.ckpt", epoch - 1, cost)
+        log.warning("interrupted in epoch %d; saved %s", epoch, saved)
+        return 0
+    finally:
+        sess.close()
+    log.info("trained %d epochs in %.1f s; final cost %.4f; last checkpoint %s; log %s",
+             hp.epochs, time.time() - start, cost, saved, log_path)
+    log.info("next: python rnn_rbm_generate.py %s", saved)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,76 @@
+"""Finding, loading, caching and skipping songs."""
+import logging
+import os
+
+import numpy as np
+import pytest
+
+import datasets
+from config import HParams
+from conftest import write_midi
+
+HP = HParams(lowest_note=60, highest_note=67, steps_per_rbm=2)
+SONG = [(60, 0, 480), (64, 480, 960)]
+
+
+def test_find_midi_files_is_recursive_and_sorted(tmp_path):
+    for name in ["b.mid", "a/z.MIDI", "a/c.midi", "notes.txt", "c.mid.bak"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = [os.path.relpath(p, tmp_path) for p in datasets.find_midi_files(str(tmp_path))]
+    assert found == ["a/c.midi", "a/z.MIDI", "b.mid"]
+
+
+def test_bad_files_are_skipped_with_a_warning_and_counted(tmp_path, caplog):
+    write_midi(str(tmp_path / "good.mid"), SONG)
+    (tmp_path / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    write_midi(str(tmp_path / "short.mid"), [(60, 0, 120)])
+    write_midi(str(tmp_path / "high.mid"), [(100, 0, 960)])
+    with caplog.at_level(logging.INFO):
+        songs = datasets.load_songs(str(tmp_path), HP, cache_dir="")
+    assert [s.name for s in songs] == ["good.mid"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert any("broken.mid" in w for w in warnings)
+    assert any("short.mid" in w and "too short" in w for w in warnings)
+    assert any("high.mid" in w and "no notes" in w for w in warnings)
+    assert "loaded 1 songs (8 frames)" in caplog.text and "skipped 3" in caplog.text
+
+
+def test_folder_without_usable_songs_says_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="no .mid or .midi files"):
+        datasets.load_songs(str(tmp_path), HP)
+    (tmp_path / "x.mid").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="none of the 1 MIDI files"):
+        datasets.load_songs(str(tmp_path), HP, cache_dir="")
+
+
+def cache_files(cache):
+    return sorted(str(p) for p in cache.rglob("*.msgpack"))
+
+
+def test_cache_is_used_keyed_on_settings_and_rebuilt_when_corrupt(tmp_path, monkeypatch):
+    path = write_midi(str(tmp_path / "song.mid"), SONG)
+    cache = tmp_path / "cache"
+    roll = datasets.load_song(path, HP, str(cache))
+    assert len(cache_files(cache)) == 1
+    calls = []
+    real = datasets.midi_manipulation.midi_to_piano_roll
+    monkeypatch.setattr(datasets.midi_manipulation, "midi_to_piano_roll",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    np.testing.assert_array_equal(datasets.load_song(path, HP, str(cache)), roll)
+    assert calls == []                                            # served from the cache
+    other = datasets.load_song(path, HP.replace(articulation=False), str(cache))
+    assert other.shape == (8, 8) and len(calls) == 1              # other settings, other entry
+    assert len(cache_files(cache)) == 2
+    for entry in cache_files(cache):
+        with open(entry, "wb") as f:
+            f.write(b"\x93corrupt")
+    np.testing.assert_array_equal(datasets.load_song(path, HP, str(cache)), roll)
+    assert len(calls) == 2                                        # rebuilt, not trusted
+
+
+def test_songs_to_rows(tmp_path):
+    write_midi(str(tmp_path / "song.mid"), SONG)
+    rows = datasets.songs_to_rows(datasets.load_songs(str(tmp_path), HP, cache_dir=""), HP)
+    assert len(rows) == 1 and rows[0].shape == (4, 2 * 16) and rows[0].dtype == np.float32

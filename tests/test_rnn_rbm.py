@@ -1,0 +1,149 @@
+"""The RNN-RBM graph: conditioning, recurrence, chunking, and generation."""
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import rnn_rbm
+from config import HParams
+
+HP = HParams(lowest_note=60, highest_note=65, steps_per_rbm=2, n_hidden=5, n_hidden_recurrent=4,
+             init_std_rnn=0.5, k_train=2, k_generate=3)   # n_visible = 6 keys * 2 bits * 2 steps = 24
+
+
+def np_params(sess, params):
+    return params._replace(**{name: sess.run(var) for name, var in params._asdict().items()})
+
+
+def np_rnn(x, p, u_start):
+    """(u_tm1 before each row, bv_t, bh_t) of the equations, for one song x [time, n_visible]."""
+    u, u_tm1 = u_start, []
+    for v in x:
+        u_tm1.append(u)
+        u = np.tanh(p.bu + v @ p.Wvu + u @ p.Wuu)
+    u_tm1 = np.array(u_tm1)
+    return u_tm1, p.bv + u_tm1 @ p.Wuv, p.bh + u_tm1 @ p.Wuh, u
+
+
+@pytest.fixture
+def model():
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(0)
+        m = rnn_rbm.build_training_graph(HP)
+        sess = tf.Session(graph=graph)
+        sess.run(tf.global_variables_initializer())
+        sess.run(m.params.u0.assign(np.linspace(-0.5, 0.5, 4)))
+        sess.run(m.params.bu.assign(np.linspace(0.3, -0.3, 4)))
+        yield sess, m
+        sess.close()
+
+
+def song(seed, steps=7):
+    return (np.random.default_rng(seed).random((steps, HP.n_visible)) < 0.4).astype(np.float32)
+
+
+def test_rbm_at_t_never_sees_v_t(model):
+    sess, m = model
+    x = song(1)
+    changed = x.copy()
+    t = 3
+    changed[t] = 1.0 - changed[t]
+    bv_a, bh_a = sess.run([m.bv_t, m.bh_t], {m.x: x[None]})
+    bv_b, bh_b = sess.run([m.bv_t, m.bh_t], {m.x: changed[None]})
+    np.testing.assert_array_equal(bv_a[0, :t + 1], bv_b[0, :t + 1])   # rows up to t are unchanged ...
+    np.testing.assert_array_equal(bh_a[0, :t + 1], bh_b[0, :t + 1])
+    assert np.abs(bv_a[0, t + 1] - bv_b[0, t + 1]).max() > 1e-3       # ... and row t+1 hears about v_t
+    assert np.abs(bh_a[0, t + 1] - bh_b[0, t + 1]).max() > 1e-3
+
+
+def test_biases_and_recurrence_match_numpy(model):
+    sess, m = model
+    p = np_params(sess, m.params)
+    x = song(2)
+    u_tm1, bv, bh, u_last = sess.run([m.u_tm1, m.bv_t, m.bh_t, m.u_final], {m.x: x[None]})
+    want_u_tm1, want_bv, want_bh, want_last = np_rnn(x, p, p.u0)
+    np.testing.assert_allclose(u_tm1[0], want_u_tm1, atol=1e-5)
+    np.testing.assert_allclose(u_tm1[0, 0], p.u0, atol=1e-7)           # the first RBM hears the trained u0
+    np.testing.assert_allclose(bv[0], want_bv, atol=1e-5)
+    np.testing.assert_allclose(bh[0], want_bh, atol=1e-5)
+    np.testing.assert_allclose(u_last[0], want_last, atol=1e-5)
+
+
+def test_state_carries_across_chunks(model):
+    sess, m = model
+    x = song(3, steps=10)
+    whole = sess.run(m.bv_t, {m.x: x[None]})[0]
+    first, u = sess.run([m.bv_t, m.u_final], {m.x: x[None, :6]})
+    second = sess.run(m.bv_t, {m.x: x[None, 6:], m.u_carry: u, m.reset: np.zeros((1, 4))})
+    np.testing.assert_allclose(np.vstack([first[0], second[0]]), whole, atol=1e-5)
+
+
+def test_lanes_reset_at_song_starts_and_skip_padding(model):
+    sess, m = model
+    p = np_params(sess, m.params)
+    a, b = song(4, steps=4), song(5, steps=3)
+    # lane 0 holds a then b; lane 1 holds b then two rows of padding
+    x = np.zeros((2, 7, HP.n_visible), np.float32)
+    x[0, :4], x[0, 4:], x[1, :3] = a, b, b
+    x[1, 3:] = 1.0                                                    # padding garbage must not matter
+    mask = np.array([[1] * 7, [1, 1, 1, 0, 0, 0, 0]], np.float32)
+    reset = np.array([[1, 0, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0, 0]], np.float32)
+    bv, u_last = sess.run([m.bv_t, m.u_final], {m.x: x, m.mask: mask, m.reset: reset})
+    np.testing.assert_allclose(bv[0, :4], np_rnn(a, p, p.u0)[1], atol=1e-5)
+    np.testing.assert_allclose(bv[0, 4:], np_rnn(b, p, p.u0)[1], atol=1e-5)
+    np.testing.assert_allclose(bv[1, :3], np_rnn(b, p, p.u0)[1], atol=1e-5)
+    np.testing.assert_allclose(u_last[1], np_rnn(b, p, p.u0)[3], atol=1e-5)
+
+
+def test_padding_never_reaches_the_gradients(model):
+    sess, m = model
+    grads = tf.gradients(m.cost, list(m.params))
+    x = np.zeros((1, 6, HP.n_visible), np.float32)
+    x[0, :3] = song(6, steps=3)
+    mask = np.array([[1, 1, 1, 0, 0, 0]], np.float32)
+
+    def run_fresh():   # a new session replays the same random draws
+        with tf.Session(graph=sess.graph) as fresh:
+            fresh.run(tf.global_variables_initializer())
+            return fresh.run(grads, {m.x: x, m.mask: mask})
+
+    g_a = run_fresh()
+    x[0, 3:] = 1.0
+    g_b = run_fresh()
+    assert any(np.abs(g).max() > 1e-3 for g in g_a)
+    for a, b in zip(g_a, g_b):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_initial_weights():
+    hp = HParams()
+    with tf.Graph().as_default():
+        p = rnn_rbm.create_params(hp)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            W, Wuv, bv = sess.run([p.W, p.Wuv, p.bv])
+    assert abs(W.mean()) < 1e-3 and W.std() == pytest.approx(0.01, rel=0.05)       # stddev, not mean
+    assert abs(Wuv.mean()) < 1e-5 and Wuv.std() == pytest.approx(0.0001, rel=0.05)
+    assert not bv.any()
+
+
+def generate(seed, primer=None, n_songs=2, n_steps=5):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(seed)
+        gen = rnn_rbm.build_generation_graph(HP)
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            feed = {gen.n_songs: n_songs, gen.n_steps: n_steps}
+            if primer is not None:
+                feed[gen.primer] = primer
+            return sess.run(gen.music, feed)
+
+
+def test_generation_shape_values_and_seed():
+    a = generate(7)
+    assert a.shape == (2, 5, HP.n_visible)
+    assert set(np.unique(a)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(a, generate(7))
+    assert not np.array_equal(a, generate(8))
+    assert generate(7, primer=song(9, steps=3)).shape == (2, 5, HP.n_visible)

@@ -1,0 +1,115 @@
+"""One-epoch smoke runs of the real entry points on two tiny songs, and their command-line contract."""
+import json
+import os
+import subprocess
+import sys
+
+import mido
+import numpy as np
+import pytest
+
+import checkpoints
+import config
+import rnn_rbm_generate
+import rnn_rbm_train
+import weight_initializations
+from conftest import ROOT, write_midi
+
+SMALL = ["--n-hidden", "8", "--n-hidden-recurrent", "6", "--k-train", "2", "--k-generate", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Pretrain, train and leave checkpoints for two tiny songs; returns the working folders."""
+    root = tmp_path_factory.mktemp("smoke")
+    data, ckpt, cache = root / "songs", root / "ckpt", root / "cache"
+    (data / "sub").mkdir(parents=True)
+    # two eight-bar songs: a C major arpeggio and a chord pattern, 480 ticks per beat
+    arpeggio = [(60 + step, 120 * i, 120 * (i + 1)) for i in range(128) for step in [(0, 4, 7, 12)[i % 4]]]
+    chords = [(p, 480 * i, 480 * (i + 1)) for i in range(32) for p in ((48, 55, 64) if i % 2 else (53, 57, 60))]
+    write_midi(str(data / "arpeggio.mid"), arpeggio)
+    write_midi(str(data / "sub" / "chords.MIDI"), chords, ticks_per_beat=96 * 5)
+    common = ["--data", str(data), "--checkpoint-dir", str(ckpt), "--cache-dir", str(cache)] + SMALL
+    weight_initializations.main(common + ["--epochs", "1"])
+    assert rnn_rbm_train.main(["1"] + common) == 0
+    return root
+
+
+def read_notes(path):
+    return [m for m in mido.MidiFile(path) if m.type == "note_on" and m.velocity > 0]
+
+
+def test_initialized_checkpoint_carries_its_hparams(trained):
+    hp, extra = config.load_hparams(str(trained / "ckpt" / "initialized.ckpt"))
+    assert hp.n_hidden == 8 and hp.n_hidden_recurrent == 6 and hp.pretrain_epochs == 1
+    assert np.isfinite(extra["pretrain_cost"])
+
+
+def test_training_writes_checkpoint_and_log(trained):
+    assert checkpoints.exists(str(trained / "ckpt" / "epoch_1.ckpt"))
+    import pandas as pd
+    log = pd.read_csv(trained / "ckpt" / "training_log.csv")
+    assert list(log.columns) == ["epoch", "cost", "seconds", "lr"]
+    assert log.epoch.tolist() == [1] and np.isfinite(log.cost[0])
+    hp, extra = config.load_hparams(str(trained / "ckpt" / "epoch_1.ckpt"))
+    assert extra["epoch"] == 1 and hp.epochs == 1
+
+
+def test_generate_writes_valid_midi_and_never_overwrites(trained):
+    ckpt, out = str(trained / "ckpt" / "epoch_1.ckpt"), str(trained / "out")
+    first = rnn_rbm_generate.main([ckpt, "--out", out, "--num-songs", "2", "--length", "8", "--seed", "1", "--quiet"])
+    assert [os.path.basename(p) for p in first] == ["1_unprimed.mid", "2_unprimed.mid"]
+    for path in first:
+        mid = mido.MidiFile(path)
+        assert mid.length == pytest.approx(8 * 5 * 0.125)      # 8 rows of five 16ths at 120 bpm
+        notes_on = sum(m.type == "note_on" and m.velocity > 0 for m in mid)
+        notes_off = sum(m.type == "note_off" or (m.type == "note_on" and m.velocity == 0) for m in mid)
+        assert notes_on == notes_off                           # every note is switched off
+    again = rnn_rbm_generate.main([ckpt, "--out", out, "--num-songs", "2", "--length", "8", "--seed", "1", "--quiet"])
+    assert [os.path.basename(p) for p in again] == ["3_unprimed.mid", "4_unprimed.mid"]
+    for old, new in zip(first, again):
+        with open(old, "rb") as a, open(new, "rb") as b:
+            assert a.read() == b.read()                        # same seed, same checkpoint, same files
+
+
+def test_generate_with_primer(trained):
+    ckpt, out = str(trained / "ckpt" / "epoch_1.ckpt"), str(trained / "primed")
+    paths = rnn_rbm_generate.main([ckpt, "--out", out, "--num-songs", "1", "--length", "4", "--seed", "2",
+                                   "--primer", str(trained / "songs" / "arpeggio.mid"), "--quiet"])
+    assert [os.path.basename(p) for p in paths] == ["1_arpeggio.mid"]
+    assert mido.MidiFile(paths[0]).length == pytest.approx(4 * 5 * 0.125)
+
+
+def test_training_refuses_a_mismatched_init(trained):
+    ckpt = str(trained / "ckpt" / "initialized.ckpt")
+    with pytest.raises(ValueError, match="n_hidden: checkpoint 8, asked 9"):
+        rnn_rbm_train.main(["1", "--init", ckpt, "--data", str(trained / "songs"), "--n-hidden", "9",
+                            "--checkpoint-dir", str(trained / "other")])
+
+
+def run_script(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_bad_command_lines_exit_2_with_one_line(tmp_path):
+    missing = run_script("rnn_rbm_generate.py", str(tmp_path / "nope.ckpt"))
+    assert missing.returncode == 2
+    assert "nope.ckpt" in missing.stderr and "Traceback" not in missing.stderr
+    no_init = run_script("rnn_rbm_train.py", "1", "--checkpoint-dir", str(tmp_path))
+    assert no_init.returncode == 2 and "weight_initializations.py" in no_init.stderr
+    unknown = run_script("rnn_rbm_train.py", "1", "--n-hiden", "5")
+    assert unknown.returncode == 2 and "unrecognized arguments" in unknown.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_songs = run_script("weight_initializations.py", "--data", str(empty), "--checkpoint-dir", str(tmp_path))
+    assert no_songs.returncode == 2 and "no .mid or .midi files" in no_songs.stderr
+
+
+def test_shipped_checkpoint_generates(tmp_path):
+    ckpt = os.path.join(ROOT, "parameter_checkpoints", "pretrained.ckpt")
+    if not checkpoints.exists(ckpt):
+        pytest.skip("parameter_checkpoints/pretrained.ckpt is not in this checkout")
+    paths = rnn_rbm_generate.main([ckpt, "--out", str(tmp_path), "--length", "20", "--seed", "0", "--quiet"])
+    assert len(paths) == 3 and all(read_notes(p) for p in paths)
+    with open(ckpt + ".hparams.json") as f:
+        assert json.load(f)["n_hidden"] == 50

@@ -1,0 +1,82 @@
+"""Pretrain the RBM (W, bv, bh) with CD-k on every RBM row of the training songs.
+
+Writes parameter_checkpoints/initialized.ckpt, the starting point of rnn_rbm_train.py. The
+RNN weights are drawn small (init_std_rnn) and u0, bu start at zero.
+
+    python weight_initializations.py [--data Pop_Music_Midi] [--epochs 100]
+"""
+import logging
+import os
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+import checkpoints
+import cli
+import config
+import datasets
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv):
+    parser = cli.make_parser(__doc__)
+    parser.add_argument("--data", default=datasets.DEFAULT_DATA,
+                        help="folder of .mid/.midi files, searched recursively")
+    parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR, help="where initialized.ckpt goes")
+    parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE, help="cache of parsed songs ('' for none)")
+    parser.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int, default=None,
+                        help="pretraining epochs (default: pretrain_epochs in config.py)")
+    config.add_hparam_arguments(parser, skip={"pretrain_epochs", "epochs"})
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    hp = config.hparams_from_args(args)
+    datasets.ensure_default_data(args.data)
+    songs = datasets.load_songs(args.data, hp, args.cache_dir)
+    rows = np.concatenate(datasets.songs_to_rows(songs, hp))
+    log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
+             hp.n_visible, hp.n_hidden, hp.pretrain_k, len(rows), hp.pretrain_epochs)
+
+    tf = cli.import_tf()
+    import RBM
+    import rnn_rbm
+
+    start = time.time()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(hp.seed)
+        params = rnn_rbm.create_params(hp)
+        x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
+        cost = RBM.cd_loss(x, params.W, params.bv, params.bh, hp.pretrain_k)
+        train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(
+            cost, var_list=[params.W, params.bv, params.bh])
+        saver = checkpoints.make_saver(params)
+        rng = np.random.default_rng(hp.seed)
+        mean_cost = float("nan")
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            bar = tqdm(range(1, hp.pretrain_epochs + 1), desc="pretraining RBM", unit="epoch",
+                       disable=args.quiet)
+            for _ in bar:
+                order = rng.permutation(len(rows))
+                total = 0.0
+                for begin in range(0, len(rows), hp.pretrain_batch):
+                    batch = rows[order[begin:begin + hp.pretrain_batch]]
+                    c, _ = sess.run([cost, train_op], {x: batch})
+                    total += float(c) * len(batch)
+                mean_cost = total / len(rows)
+                bar.set_postfix(cost=f"{mean_cost:.4f}")
+            path = checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, "initialized.ckpt"), hp,
+                                    data=args.data, pretrain_cost=mean_cost)
+    log.info("wrote %s in %.1f s (final CD-%d cost %.4f); next: python rnn_rbm_train.py <epochs>",
+             path, time.time() - start, hp.pretrain_k, mean_cost)
+    return path
+
+
+if __name__ == "__main__":
+    cli.run(main)
