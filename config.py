@@ -23,6 +23,8 @@ class HParams:
     n_hidden_recurrent: int = 100    # RNN hidden units
     init_std_W: float = 0.01         # stddev of the initial RBM weights W
     init_std_rnn: float = 0.0001     # stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu
+    bv_from_data: bool = True        # start bv at the log-odds of each unit's frequency in the data (Hinton 2010)
+    bv_min_prob: float = 0.001       # frequencies are clipped to [bv_min_prob, 1 - bv_min_prob] for that
     # RBM pretraining (weight_initializations.py)
     pretrain_epochs: int = 100       # passes over all RBM rows
     pretrain_k: int = 1              # Gibbs steps of CD-k
@@ -71,6 +73,8 @@ class HParams:
         for name in ["pretrain_epochs", "epochs"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not 0.0 < self.bv_min_prob < 0.5:
+            raise ValueError(f"--bv-min-prob must be between 0 and 0.5, got {self.bv_min_prob}")
         if not 1 <= self.velocity <= 127:
             raise ValueError(f"--velocity must be in 1..127, got {self.velocity}")
         return self

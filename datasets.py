@@ -97,7 +97,8 @@ def load_songs(folder, hp, cache_dir=DEFAULT_CACHE, min_rows=2):
     if not paths:
         raise ValueError(f"no .mid or .midi files under {folder!r}; put MIDI files there or pass --data <folder>")
     songs, skipped = [], collections.Counter()
-    for path in tqdm(paths, desc="loading songs", unit="song", leave=False, disable=len(paths) < 20):
+    quiet = len(paths) < 20 or not log.isEnabledFor(logging.INFO)
+    for path in tqdm(paths, desc="loading songs", unit="song", leave=False, disable=quiet):
         try:
             roll = load_song(path, hp, cache_dir)
         except midi_manipulation.MidiError as e:

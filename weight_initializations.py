@@ -32,6 +32,16 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def visible_log_odds(rows, min_prob):
+    """log(p / (1 - p)) of each visible unit's frequency p in `rows`, p clipped to [min_prob, 1 - min_prob].
+
+    Without it a unit that is never on in the data starts at bv = 0 and is sampled on half
+    the time; CD then takes many epochs to push it down, and generation stays noisy.
+    """
+    p = np.clip(rows.mean(axis=0), min_prob, 1.0 - min_prob)
+    return np.log(p / (1.0 - p)).astype(np.float32)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(args)
@@ -60,6 +70,8 @@ def main(argv=None):
         mean_cost = float("nan")
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
+            if hp.bv_from_data:
+                sess.run(params.bv.assign(visible_log_odds(rows, hp.bv_min_prob)))
             bar = tqdm(range(1, hp.pretrain_epochs + 1), desc="pretraining RBM", unit="epoch",
                        disable=args.quiet)
             for _ in bar:
