@@ -74,3 +74,27 @@ def test_songs_to_rows(tmp_path):
     write_midi(str(tmp_path / "song.mid"), SONG)
     rows = datasets.songs_to_rows(datasets.load_songs(str(tmp_path), HP, cache_dir=""), HP)
     assert len(rows) == 1 and rows[0].shape == (4, 2 * 16) and rows[0].dtype == np.float32
+
+
+def test_default_data_is_built_from_music21_bach_chorales(tmp_path):
+    import make_default_data
+    assert make_default_data.build(str(tmp_path), limit=2) == 2
+    paths = datasets.find_midi_files(str(tmp_path))
+    assert len(paths) == 2 and all(os.path.basename(p).startswith("bach_bwv") for p in paths)
+    for path in paths:
+        roll = datasets.load_song(path, HParams(), cache_dir="")
+        voices = roll[:, :78].sum(axis=1)
+        assert len(roll) > 64 and voices.max() == 4 and np.median(voices) == 4   # four voices, mostly all sounding
+
+
+def test_empty_default_folder_is_filled_on_first_use(tmp_path, monkeypatch):
+    import make_default_data
+    monkeypatch.chdir(tmp_path)
+    built = []
+    monkeypatch.setattr(make_default_data, "build",
+                        lambda out: built.append(out) or write_midi(os.path.join(out, "x.mid"), SONG))
+    os.makedirs(datasets.DEFAULT_DATA)
+    datasets.ensure_default_data(datasets.DEFAULT_DATA)
+    datasets.ensure_default_data(datasets.DEFAULT_DATA)      # the second time there is MIDI: nothing to do
+    datasets.ensure_default_data("elsewhere")                 # a user's folder is never filled
+    assert built == [datasets.DEFAULT_DATA]

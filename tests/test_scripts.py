@@ -78,6 +78,9 @@ def test_generate_with_primer(trained):
                                    "--primer", str(trained / "songs" / "arpeggio.mid"), "--quiet"])
     assert [os.path.basename(p) for p in paths] == ["1_arpeggio.mid"]
     assert mido.MidiFile(paths[0]).length == pytest.approx(4 * 5 * 0.125)
+    paths = rnn_rbm_generate.main([ckpt, "--out", out, "--num-songs", "1", "--length", "4", "--quiet",
+                                   "--primer", str(trained / "songs" / "sub" / "chords.MIDI")])
+    assert [os.path.basename(p) for p in paths] == ["1_chords.mid"]      # never chords.MIDI.mid
 
 
 def test_training_refuses_a_mismatched_init(trained):
