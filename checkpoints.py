@@ -55,3 +55,27 @@ def epoch_checkpoints(directory):
         if match:
             found.append((int(match.group(1)), index[:-len(".index")]))
     return sorted(found)
+
+
+def all_checkpoints(directory):
+    """Paths of every checkpoint (with its hparams.json) in `directory`, oldest first by time written."""
+    found = [index[:-len(".index")] for index in glob.glob(os.path.join(glob.escape(directory), "*.ckpt.index"))]
+    found = [path for path in found if os.path.exists(config.hparams_path(path))]
+    return sorted(found, key=lambda path: (os.path.getmtime(path + ".index"), path))
+
+
+def resolve(name, default_dir=DEFAULT_DIR):
+    """A checkpoint path from what a user typed: a path, 'latest', or a training-run folder.
+
+    'latest' is the newest checkpoint in `default_dir`; a folder gives its newest checkpoint.
+    A path to one of a checkpoint's files (.index, .data-..., .hparams.json) means the checkpoint.
+    """
+    if name == "latest" or os.path.isdir(name):
+        folder = default_dir if name == "latest" else name
+        found = all_checkpoints(folder) if os.path.isdir(folder) else []
+        if not found:
+            raise ValueError(f"no checkpoint in {folder}/; train one with `python rnn_rbm_train.py <epochs>` "
+                             "or pass parameter_checkpoints/pretrained.ckpt")
+        return found[-1]
+    match = re.fullmatch(r"(.*\.ckpt)(\.index|\.data-\d+-of-\d+|\.hparams\.json)", name)
+    return match.group(1) if match else name

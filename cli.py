@@ -8,12 +8,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 def make_parser(doc):
-    parser = argparse.ArgumentParser(description=doc, formatter_class=Formatter, allow_abbrev=False)
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--quiet", action="store_true", help="print warnings and errors only")
     parser.add_argument("--verbose", action="store_true", help="print debugging messages too")
     return parser

@@ -10,42 +10,46 @@ import json
 import os
 
 
+def _field(default, help):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass
 class HParams:
     # piano roll
-    lowest_note: int = 24            # MIDI number of the lowest key kept (C1)
-    highest_note: int = 101          # MIDI number of the highest key kept, inclusive (F7): 78 keys
-    articulation: bool = True        # add an 'articulate' bit per key beside the 'play' bit
-    steps_per_rbm: int = 5           # 16th-note steps stacked into one RBM visible vector
-    max_song_steps: int = 100_000    # 16th-note steps kept per song (about 3.5 h at 120 bpm); longer songs are cut
+    lowest_note: int = _field(24, "MIDI number of the lowest key kept (C1)")
+    highest_note: int = _field(101, "MIDI number of the highest key kept, inclusive (F7): 78 keys")
+    articulation: bool = _field(True, "add an 'articulate' bit per key beside the 'play' bit")
+    steps_per_rbm: int = _field(5, "16th-note steps stacked into one RBM visible vector")
+    max_song_steps: int = _field(100_000, "16th-note steps kept per song (about 3.5 h at 120 bpm); longer songs are cut")
     # model
-    n_hidden: int = 50               # RBM hidden units
-    n_hidden_recurrent: int = 100    # RNN hidden units
-    init_std_W: float = 0.01         # stddev of the initial RBM weights W
-    init_std_rnn: float = 0.0001     # stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu
-    bv_from_data: bool = True        # start bv at the log-odds of each unit's frequency in the data (Hinton 2010)
-    bv_min_prob: float = 0.001       # frequencies are clipped to [bv_min_prob, 1 - bv_min_prob] for that
+    n_hidden: int = _field(50, "RBM hidden units")
+    n_hidden_recurrent: int = _field(100, "RNN hidden units")
+    init_std_W: float = _field(0.01, "stddev of the initial RBM weights W")
+    init_std_rnn: float = _field(0.0001, "stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu")
+    bv_from_data: bool = _field(True, "start bv at the log-odds of each unit's frequency in the data (Hinton 2010)")
+    bv_min_prob: float = _field(0.001, "those frequencies are clipped to [bv_min_prob, 1 - bv_min_prob]")
     # RBM pretraining (weight_initializations.py)
-    pretrain_epochs: int = 100       # passes over all RBM rows
-    pretrain_k: int = 1              # Gibbs steps of CD-k
-    pretrain_lr: float = 0.01        # SGD learning rate
-    pretrain_batch: int = 100        # RBM rows per update
+    pretrain_epochs: int = _field(100, "passes over all RBM rows")
+    pretrain_k: int = _field(1, "Gibbs steps of CD-k")
+    pretrain_lr: float = _field(0.01, "SGD learning rate")
+    pretrain_batch: int = _field(100, "RBM rows per update")
     # RNN-RBM training (rnn_rbm_train.py)
-    epochs: int = 200                # training epochs
-    k_train: int = 15                # Gibbs steps for the negative sample v_t*
-    lr: float = 0.01                 # SGD learning rate
-    lr_decay: float = 0.0            # lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))
-    grad_clip: float = 10.0          # every gradient is clipped to [-grad_clip, grad_clip]
-    chunk_len: int = 100             # RBM rows per truncated-BPTT chunk; the RNN state carries across chunks
-    batch_songs: int = 1             # songs trained side by side in one update (padded and masked)
-    save_every: int = 5              # write parameter_checkpoints/epoch_<n>.ckpt every this many epochs
+    epochs: int = _field(200, "training epochs")
+    k_train: int = _field(15, "Gibbs steps for the negative sample v_t*")
+    lr: float = _field(0.01, "SGD learning rate")
+    lr_decay: float = _field(0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
+    grad_clip: float = _field(10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
+    chunk_len: int = _field(100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
+    batch_songs: int = _field(1, "lanes of songs laid end to end, trained side by side: one update per chunk of every lane")
+    save_every: int = _field(5, "write parameter_checkpoints/epoch_<n>.ckpt every this many epochs")
     # generation (rnn_rbm_generate.py)
-    k_generate: int = 25             # Gibbs steps per generated RBM row
-    tickscale: int = 55              # MIDI ticks per 16th-note step in written files (220 per beat)
-    velocity: int = 40               # MIDI velocity of written notes
-    bpm: float = 120.0               # tempo written into generated MIDI files
+    k_generate: int = _field(25, "Gibbs steps per generated RBM row")
+    tickscale: int = _field(55, "MIDI ticks per 16th-note step in written files (220 per beat)")
+    velocity: int = _field(40, "MIDI velocity of written notes")
+    bpm: float = _field(120.0, "tempo written into generated MIDI files")
     # reproducibility
-    seed: int = 0                    # seed of NumPy and TensorFlow for pretraining and training
+    seed: int = _field(0, "seed of NumPy and TensorFlow for pretraining and training")
 
     @property
     def n_notes(self):
@@ -107,7 +111,7 @@ def add_hparam_arguments(parser, skip=()):
             continue
         kind = _parse_bool if field.type in (bool, "bool") else type(field.default)
         group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None,
-                           metavar=field.name.upper(), help=f"default {field.default}")
+                           metavar=field.name.upper(), help=f"{field.metadata['help']} (default {field.default})")
 
 
 def hparams_from_args(args, base=None):

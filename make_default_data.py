@@ -5,11 +5,12 @@ compositions). The folder keeps the original project's name, Pop_Music_Midi/.
 
     python make_default_data.py [--out Pop_Music_Midi] [--limit N]
 """
-import argparse
 import logging
 import os
 
 from tqdm import tqdm
+
+import cli
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,18 @@ def build(out, limit=None):
     return written
 
 
+def build_parser():
+    parser = cli.make_parser(__doc__)
+    parser.add_argument("--out", default="Pop_Music_Midi", help="folder to write the MIDI files to (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None, help="stop after this many chorales (default: all)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="Pop_Music_Midi", help="folder to write the MIDI files to")
-    parser.add_argument("--limit", type=int, default=None, help="stop after this many chorales")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    build(args.out, args.limit)
+    args = build_parser().parse_args(argv)
+    cli.setup_logging(args)
+    return build(args.out, args.limit)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -35,8 +35,12 @@ RnnRbm = collections.namedtuple("RnnRbm", [
 Generator = collections.namedtuple("Generator", [
     "primer",       # placeholder [primer_rows, n_visible]: rows that warm up the RNN (may be empty)
     "n_songs",      # placeholder []: songs generated side by side
-    "n_steps",      # placeholder []: RBM rows per song
+    "n_steps",      # placeholder []: RBM rows to generate in this run
+    "u_start",      # placeholder [n_songs, nr]: state before the first row (default: after the primer)
+    "v_start",      # placeholder [n_songs, nv]: row the first Gibbs chain starts at (default: last primer row or zeros)
     "music",        # [n_songs, n_steps, n_visible]: 0/1 samples
+    "u_end",        # [n_songs, nr]: state after the last row; feed it as u_start to go on
+    "v_end",        # [n_songs, nv]: the last row; feed it as v_start to go on
     "params",
 ])
 
@@ -123,8 +127,11 @@ def build_training_graph(hp):
 
 
 def build_generation_graph(hp):
-    """Sample n_songs songs side by side: each row starts its Gibbs chain at the previous row."""
-    nv = hp.n_visible
+    """Sample n_songs songs side by side: each row starts its Gibbs chain at the previous row.
+
+    A long song can be made in several runs by feeding u_end, v_end back as u_start, v_start.
+    """
+    nv, nr = hp.n_visible, hp.n_hidden_recurrent
     p = create_params(hp)
     primer = tf.placeholder_with_default(tf.zeros([0, nv]), [None, nv], name="primer")  # [primer_rows, nv]
     n_songs = tf.placeholder_with_default(1, [], name="n_songs")
@@ -132,16 +139,16 @@ def build_generation_graph(hp):
 
     u_primed = tf.foldl(lambda u, v: rnn_step(u, v, p), primer, initializer=p.u0)       # [nr]
     v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
-    u_start = tf.tile(u_primed[None, :], [n_songs, 1])                                  # [n_songs, nr]
-    v_start = tf.tile(v_primed[None, :], [n_songs, 1])                                  # [n_songs, nv]
+    u_start = tf.placeholder_with_default(tf.tile(u_primed[None, :], [n_songs, 1]), [None, nr], name="u_start")
+    v_start = tf.placeholder_with_default(tf.tile(v_primed[None, :], [n_songs, 1]), [None, nv], name="v_start")
 
     def body(t, u_tm1, v_tm1, music):
         bv_t, bh_t = conditional_biases(u_tm1, p)
         v_t = RBM.gibbs_sample(v_tm1, p.W, bv_t, bh_t, hp.k_generate)
-        u_t = rnn_step(u_tm1, v_t, p)
-        return t + 1, u_t, v_t, music.write(t, v_t)
+        return t + 1, rnn_step(u_tm1, v_t, p), v_t, music.write(t, v_t)
 
-    music = tf.TensorArray(tf.float32, size=n_steps)
-    _, _, _, music = tf.while_loop(lambda t, *_: t < n_steps, body, [tf.constant(0), u_start, v_start, music],
-                                   back_prop=False)
-    return Generator(primer, n_songs, n_steps, tf.transpose(music.stack(), [1, 0, 2]), p)
+    music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
+    _, u_end, v_end, music = tf.while_loop(lambda t, *_: t < n_steps, body,
+                                           [tf.constant(0), u_start, v_start, music], back_prop=False)
+    return Generator(primer, n_songs, n_steps, u_start, v_start, tf.transpose(music.stack(), [1, 0, 2]),
+                     u_end, v_end, p)

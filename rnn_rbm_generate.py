@@ -1,68 +1,98 @@
-"""Generate MIDI songs from a trained RNN-RBM checkpoint.
+"""Generate songs from a trained RNN-RBM checkpoint: MIDI files, piano-roll pictures and, with --wav, audio.
 
     python rnn_rbm_generate.py parameter_checkpoints/pretrained.ckpt [--num-songs 3] [--length 300]
+    python rnn_rbm_generate.py latest --primer bach_bwv10_7 --keep-primer --length 16bars --wav
 
-The graph is rebuilt from the checkpoint's hparams.json, so the checkpoint path is all it
-needs. Songs go to music_outputs/<n>_<primer or 'unprimed'>.mid; existing files are kept.
+The checkpoint may be a path, `latest` (the newest checkpoint in parameter_checkpoints/) or
+a training-run folder (its newest checkpoint). The graph is rebuilt from the checkpoint's
+hparams.json, so nothing else is needed. Songs go to music_outputs/<n>_<primer or
+'unprimed'>.mid, each with a .png piano roll beside it; existing files are never overwritten.
 """
 import logging
+import math
 import os
+import re
 import time
 
 import numpy as np
+from tqdm import tqdm
 
+import audio
 import checkpoints
 import cli
 import config
+import datasets
 import midi_manipulation
+import plots
 
 log = logging.getLogger(__name__)
 
-# Hyper-parameters that only change how songs are sampled or written, so they may differ
-# from the checkpoint's.
-GENERATION_KEYS = ("k_generate", "tickscale", "velocity", "bpm")
+SEGMENT = 20   # RBM rows generated per session run, so that the progress bar moves
 
 
-def parse_args(argv):
+def build_parser():
     parser = cli.make_parser(__doc__)
-    parser.add_argument("checkpoint", help="a checkpoint written by training, e.g. parameter_checkpoints/epoch_100.ckpt")
-    parser.add_argument("--num-songs", type=int, default=3, help="songs to generate, side by side")
-    parser.add_argument("--length", type=int, default=300,
-                        help="RBM steps per song (one step is steps_per_rbm 16th notes)")
-    parser.add_argument("--primer", default=None, help="a MIDI file whose opening warms up the RNN state")
-    parser.add_argument("--prime-steps", type=int, default=100, help="RBM steps of the primer to use")
+    parser.add_argument("checkpoint",
+                        help="a checkpoint (e.g. parameter_checkpoints/epoch_100.ckpt), 'latest', or a run folder")
+    parser.add_argument("--num-songs", type=int, default=3, help="songs to generate, side by side (default: 3)")
+    parser.add_argument("--length", default="300",
+                        help="length of each song: RBM steps (e.g. 300; one step is steps_per_rbm 16th notes) "
+                             "or bars of 4/4 (e.g. 16bars) (default: 300)")
+    parser.add_argument("--primer", default=None,
+                        help="a MIDI file, or the name of a song in the --data folder, whose opening warms up the RNN")
+    parser.add_argument("--prime-steps", type=int, default=100, help="RBM steps of the primer to use (default: 100)")
+    parser.add_argument("--keep-primer", action="store_true",
+                        help="start each output with the primer itself, to hear the continuation in context")
+    parser.add_argument("--data", default=datasets.DEFAULT_DATA,
+                        help="folder searched for a --primer given by name (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="random seed; the same seed and checkpoint give identical files (default: random)")
-    parser.add_argument("--out", default="music_outputs", help="folder for the generated MIDI files")
-    for key in GENERATION_KEYS:
-        parser.add_argument("--" + key.replace("_", "-"), dest=key, type=type(getattr(config.HParams, key)),
-                            default=None, help="default: the checkpoint's value")
-    args = parser.parse_args(argv)
-    for name in ("num_songs", "length", "prime_steps"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+                        help="random seed; the same seed, checkpoint and options give identical files (default: random)")
+    parser.add_argument("--out", default="music_outputs", help="folder for the generated files (default: %(default)s)")
+    parser.add_argument("--wav", action="store_true", help="also render each song to WAV with FluidSynth")
+    parser.add_argument("--soundfont", default=None, help="General MIDI .sf2 file for --wav (default: the system's)")
+    parser.add_argument("--no-png", action="store_true", help="do not draw the piano-roll PNGs")
+    config.add_hparam_arguments(parser, skip={"seed"})
+    return parser
 
 
-def free_path(folder, n, label):
-    """The first `<k>_<label>.mid` in `folder`, k >= n, that does not exist yet."""
-    while os.path.exists(os.path.join(folder, f"{n}_{label}.mid")):
-        n += 1
-    return os.path.join(folder, f"{n}_{label}.mid"), n
+def parse_length(text, hp):
+    """(RBM rows to generate, 16th-note steps to keep or None) from '300' or '16bars'."""
+    match = re.fullmatch(r"\s*(\d+)\s*(bars?|b)?\s*", text)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"--length {text!r} is not a positive number of steps (300) or bars (16bars)")
+    if not match.group(2):
+        return int(match.group(1)), None
+    sixteenths = int(match.group(1)) * plots.STEPS_PER_BAR
+    return math.ceil(sixteenths / hp.steps_per_rbm), sixteenths
+
+
+def find_primer(name, data):
+    """Path of the primer: `name` itself if it is a file, else a song of `data` with that name."""
+    if os.path.isfile(name):
+        return name
+    wanted = os.path.splitext(os.path.basename(name))[0].lower()
+    matches = [p for p in datasets.find_midi_files(data) if os.path.splitext(os.path.basename(p))[0].lower() == wanted]
+    if not matches:
+        raise ValueError(f"--primer {name}: no such file, and no song of that name under {data}/; "
+                         "pass a MIDI file or the name of a song in the --data folder")
+    return matches[0]
 
 
 def primer_rows(path, hp, prime_steps):
     """The first `prime_steps` RBM rows of a MIDI file: [rows, n_visible]."""
-    roll = midi_manipulation.midi_to_piano_roll(path, hp.lowest_note, hp.highest_note, hp.articulation,
-                                                hp.max_song_steps)
+    try:
+        roll = midi_manipulation.midi_to_piano_roll(path, hp.lowest_note, hp.highest_note, hp.articulation,
+                                                    hp.max_song_steps)
+    except midi_manipulation.MidiError as e:
+        raise ValueError(f"--primer: {e}; pass a readable MIDI file") from None
     rows = midi_manipulation.piano_roll_to_rows(roll, hp.steps_per_rbm)[:prime_steps]
     if len(rows) == 0:
-        raise ValueError(f"primer {path} is shorter than one RBM step ({hp.steps_per_rbm} 16th notes); "
+        raise ValueError(f"--primer {path} is shorter than one RBM step ({hp.steps_per_rbm} 16th notes); "
                          "use a longer primer")
     return rows.astype(np.float32)
 
 
-def generate(checkpoint, hp, num_songs, length, primer=None, seed=0):
+def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=True):
     """Sample `num_songs` songs of `length` RBM rows: [num_songs, length, n_visible] of 0/1."""
     tf = cli.import_tf()
     import rnn_rbm
@@ -73,42 +103,73 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0):
         saver = checkpoints.make_saver(gen.params)
         with tf.Session(graph=graph) as sess:
             saver.restore(sess, checkpoint)
-            feed = {gen.n_songs: num_songs, gen.n_steps: length}
+            feed = {gen.n_songs: num_songs}
             if primer is not None:
                 feed[gen.primer] = primer
-            return sess.run(gen.music, feed)
+            pieces = []
+            with tqdm(total=length, desc=f"generating {num_songs} songs", unit="step", disable=not progress) as bar:
+                for begin in range(0, length, SEGMENT):
+                    feed[gen.n_steps] = min(SEGMENT, length - begin)
+                    music, u, v = sess.run([gen.music, gen.u_end, gen.v_end], feed)
+                    feed = {gen.u_start: u, gen.v_start: v}
+                    pieces.append(music)
+                    bar.update(music.shape[1])
+            return np.concatenate(pieces, axis=1)
+
+
+def free_path(folder, n, label):
+    """The first `<k>_<label>.mid` in `folder`, k >= n, that does not exist yet."""
+    while os.path.exists(os.path.join(folder, f"{n}_{label}.mid")):
+        n += 1
+    return os.path.join(folder, f"{n}_{label}.mid"), n
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     cli.setup_logging(args)
     start = time.time()
-    checkpoints.check_exists(args.checkpoint, "pass a checkpoint written by rnn_rbm_train.py, "
-                                              "e.g. parameter_checkpoints/pretrained.ckpt")
-    hp, _ = config.load_hparams(args.checkpoint)
-    hp = hp.replace(**{key: getattr(args, key) for key in GENERATION_KEYS if getattr(args, key) is not None})
-    hp.validate()
+    checkpoint = checkpoints.resolve(args.checkpoint)
+    checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py, 'latest', "
+                                         "or parameter_checkpoints/pretrained.ckpt")
+    saved_hp, _ = config.load_hparams(checkpoint)
+    hp = config.hparams_from_args(args, base=saved_hp)
+    checkpoints.check_compatible(hp, saved_hp, checkpoint)
+    if args.num_songs < 1 or args.prime_steps < 1:
+        raise ValueError("--num-songs and --prime-steps must be at least 1")
+    length, keep_sixteenths = parse_length(args.length, hp)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
 
     primer, label = None, "unprimed"
     if args.primer:
-        try:
-            primer = primer_rows(args.primer, hp, args.prime_steps)
-        except midi_manipulation.MidiError as e:
-            raise ValueError(f"--primer: {e}; pass a readable MIDI file") from None
-        label = os.path.splitext(os.path.basename(args.primer))[0]
+        primer_path = find_primer(args.primer, args.data)
+        primer = primer_rows(primer_path, hp, args.prime_steps)
+        label = os.path.splitext(os.path.basename(primer_path))[0]
 
-    music = generate(args.checkpoint, hp, args.num_songs, args.length, primer, seed)
+    music = generate(checkpoint, hp, args.num_songs, length, primer, seed, progress=not args.quiet)
     os.makedirs(args.out, exist_ok=True)
-    written, n = [], 1
-    for song in music:
+    written, n, wav_problem = [], 1, None
+    for song in tqdm(music, desc="writing songs", unit="song", disable=args.quiet or len(music) < 2):
+        roll = midi_manipulation.rows_to_piano_roll(song, hp.frame_size)[:keep_sixteenths]
+        if args.keep_primer and primer is not None:
+            roll = np.vstack([midi_manipulation.rows_to_piano_roll(primer, hp.frame_size), roll])
         path, n = free_path(args.out, n, label)
-        roll = midi_manipulation.rows_to_piano_roll(song, hp.frame_size)
         midi_manipulation.piano_roll_to_midi(roll, path, hp.lowest_note, hp.articulation, hp.tickscale,
                                              hp.velocity, hp.bpm)
         written.append(path)
-    log.info("wrote %d songs of %d steps (seed %d) in %.1f s: %s", len(written), args.length * hp.steps_per_rbm,
-             seed, time.time() - start, ", ".join(written))
+        if not args.no_png:
+            plots.save_piano_roll_png(roll, path[:-4] + ".png", hp.lowest_note, hp.articulation,
+                                      title=f"{os.path.basename(path)} (seed {seed})")
+        if args.wav and wav_problem is None:
+            try:
+                audio.midi_to_wav(path, path[:-4] + ".wav", args.soundfont)
+            except audio.AudioUnavailable as e:
+                wav_problem = str(e)
+                log.warning("no WAV files: %s. The MIDI files are written all the same.", e)
+
+    extras = [kind for kind, on in ((".png", not args.no_png), (".wav", args.wav and wav_problem is None)) if on]
+    log.info("wrote %d songs of %d 16th notes (seed %d) in %.1f s from %s:\n  %s%s", len(written), len(roll), seed,
+             time.time() - start, checkpoint, "\n  ".join(written),
+             f"\n  each with {' and '.join(extras)} beside it" if extras else "")
     return written
 
 

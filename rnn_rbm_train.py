@@ -20,22 +20,32 @@ import checkpoints
 import cli
 import config
 import datasets
+import plots
 
 log = logging.getLogger(__name__)
 
 
-def parse_args(argv):
+def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("num_epochs", nargs="?", type=int, default=None,
                         help="training epochs (same as --epochs; default: epochs in config.py)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA,
-                        help="folder of .mid/.midi files, searched recursively")
+                        help="folder of .mid/.midi files, searched recursively (default: %(default)s)")
     parser.add_argument("--init", default=None,
                         help="checkpoint to start from (default: <checkpoint-dir>/initialized.ckpt)")
-    parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR, help="where epoch_<n>.ckpt go")
-    parser.add_argument("--log", default=None, help="CSV log of the epochs (default: <checkpoint-dir>/training_log.csv)")
-    parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE, help="cache of parsed songs ('' for none)")
+    parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR,
+                        help="where epoch_<n>.ckpt go (default: %(default)s)")
+    parser.add_argument("--log", default=None,
+                        help="CSV log of the epochs, with a .png loss curve beside it "
+                             "(default: <checkpoint-dir>/training_log.csv)")
+    parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE,
+                        help="cache of parsed songs, '' for none (default: %(default)s)")
     config.add_hparam_arguments(parser)
+    return parser
+
+
+def parse_args(argv):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.num_epochs is not None:
         if args.epochs is not None and args.epochs != args.num_epochs:
@@ -93,6 +103,11 @@ def append_log(path, row):
     pd.DataFrame([row]).to_csv(path, mode="a", header=not os.path.exists(path), index=False)
 
 
+def plot_log(path):
+    """Draw the loss curve of the CSV log at `path` beside it; returns the PNG path."""
+    return plots.save_loss_curve_png(pd.read_csv(path), os.path.splitext(path)[0] + ".png")
+
+
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(args)
@@ -142,6 +157,7 @@ def main(argv=None):
                 tqdm.write(f"epoch {epoch}: cost {cost:.4f} ({seconds:.1f} s)")
             if epoch % hp.save_every == 0 or epoch == hp.epochs:
                 saved = save(f"epoch_{epoch}.ckpt", epoch, cost)
+                plot_log(log_path)
     except KeyboardInterrupt:
         bar.close()
         saved = save("interrupted.ckpt", epoch - 1, cost)
@@ -149,8 +165,9 @@ def main(argv=None):
         return 0
     finally:
         sess.close()
-    log.info("trained %d epochs in %.1f s; final cost %.4f; last checkpoint %s; log %s",
-             hp.epochs, time.time() - start, cost, saved, log_path)
+    log.info("trained %d epochs in %.1f s; final cost %.4f\n  last checkpoint: %s\n  log: %s\n  loss curve: %s",
+             hp.epochs, time.time() - start, cost, saved, log_path,
+             plot_log(log_path) if os.path.exists(log_path) else "none")
     log.info("next: python rnn_rbm_generate.py %s", saved)
     return 0
 

@@ -20,16 +20,18 @@ import datasets
 log = logging.getLogger(__name__)
 
 
-def parse_args(argv):
+def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--data", default=datasets.DEFAULT_DATA,
-                        help="folder of .mid/.midi files, searched recursively")
-    parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR, help="where initialized.ckpt goes")
-    parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE, help="cache of parsed songs ('' for none)")
+                        help="folder of .mid/.midi files, searched recursively (default: %(default)s)")
+    parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR,
+                        help="where initialized.ckpt goes (default: %(default)s)")
+    parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE,
+                        help="cache of parsed songs, '' for none (default: %(default)s)")
     parser.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int, default=None,
-                        help="pretraining epochs (default: pretrain_epochs in config.py)")
+                        help="pretraining epochs (default: pretrain_epochs in config.py, 100)")
     config.add_hparam_arguments(parser, skip={"pretrain_epochs", "epochs"})
-    return parser.parse_args(argv)
+    return parser
 
 
 def visible_log_odds(rows, min_prob):
@@ -43,7 +45,7 @@ def visible_log_odds(rows, min_prob):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     cli.setup_logging(args)
     hp = config.hparams_from_args(args)
     datasets.ensure_default_data(args.data)

@@ -1,5 +1,7 @@
 """One-epoch smoke runs of the real entry points on two tiny songs, and their command-line contract."""
 import json
+import shutil
+import wave
 import os
 import subprocess
 import sys
@@ -8,14 +10,18 @@ import mido
 import numpy as np
 import pytest
 
+import audio
 import checkpoints
+import midi_manipulation
 import config
 import rnn_rbm_generate
 import rnn_rbm_train
 import weight_initializations
 from conftest import ROOT, write_midi
 
-SMALL = ["--n-hidden", "8", "--n-hidden-recurrent", "6", "--k-train", "2", "--k-generate", "2", "--quiet"]
+# a small model whose RNN weights are large enough for a primer to change what it plays
+SMALL = ["--n-hidden", "8", "--n-hidden-recurrent", "6", "--k-train", "2", "--k-generate", "2", "--init-std-rnn", "0.5",
+         "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +122,96 @@ def test_shipped_checkpoint_generates(tmp_path):
     assert len(paths) == 3 and all(read_notes(p) for p in paths)
     with open(ckpt + ".hparams.json") as f:
         assert json.load(f)["n_hidden"] == 50
+
+
+def gen(trained, *args, out="steer"):
+    ckpt = str(trained / "ckpt" / "epoch_1.ckpt")
+    return rnn_rbm_generate.main([ckpt, "--out", str(trained / out), "--seed", "3", "--quiet", *args])
+
+
+def test_training_draws_its_loss_curve(trained):
+    with open(trained / "ckpt" / "training_log.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_song_gets_a_piano_roll_png(trained):
+    paths = gen(trained, "--num-songs", "2", "--length", "4", out="png")
+    for path in paths:
+        with open(path[:-4] + ".png", "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert not os.path.exists(gen(trained, "--length", "4", "--no-png", out="nopng")[0][:-4] + ".png")
+
+
+def test_latest_and_run_folder_pick_the_newest_checkpoint(trained, monkeypatch):
+    ckpt_dir = trained / "ckpt"
+    os.utime(str(ckpt_dir / "initialized.ckpt.index"), (1, 1))             # make the order unambiguous
+    assert checkpoints.resolve(str(ckpt_dir)) == str(ckpt_dir / "epoch_1.ckpt")
+    assert checkpoints.resolve(str(ckpt_dir / "epoch_1.ckpt.index")) == str(ckpt_dir / "epoch_1.ckpt")
+    monkeypatch.chdir(trained)
+    os.symlink("ckpt", "parameter_checkpoints")
+    paths = rnn_rbm_generate.main(["latest", "--length", "4", "--out", "latest_out", "--quiet"])
+    assert len(paths) == 3
+    with pytest.raises(ValueError, match="no checkpoint in"):
+        checkpoints.resolve(str(trained / "songs"))
+
+
+def test_length_in_bars_and_bpm(trained):
+    path = gen(trained, "--num-songs", "1", "--length", "4bars", "--bpm", "60", out="bars")[0]
+    mid = mido.MidiFile(path)
+    assert mid.length == pytest.approx(4 * 16 * 0.25)                      # 64 16ths at 60 bpm
+    assert midi_manipulation.midi_to_piano_roll(path).shape[0] == 64
+
+
+def test_primer_by_name_prime_steps_and_keep_primer(trained):
+    data = str(trained / "songs")
+    a = gen(trained, "--num-songs", "1", "--length", "6", "--primer", "arpeggio", "--data", data,
+            "--prime-steps", "2", "--no-png", out="p2")[0]
+    b = gen(trained, "--num-songs", "1", "--length", "6", "--primer", "arpeggio", "--data", data,
+            "--prime-steps", "8", "--no-png", out="p8")[0]
+    assert os.path.basename(a) == "1_arpeggio.mid"
+    roll_a, roll_b = midi_manipulation.midi_to_piano_roll(a), midi_manipulation.midi_to_piano_roll(b)
+    assert not np.array_equal(roll_a, roll_b)                             # a longer warm-up, another song
+    kept = gen(trained, "--num-songs", "1", "--length", "6", "--primer", "arpeggio", "--data", data,
+               "--prime-steps", "8", "--keep-primer", "--no-png", out="kept")[0]
+    kept_roll = midi_manipulation.midi_to_piano_roll(kept)
+    primer_roll = midi_manipulation.midi_to_piano_roll(str(trained / "songs" / "arpeggio.mid"))
+    assert kept_roll.shape[0] == (8 + 6) * 5
+    np.testing.assert_array_equal(kept_roll[:40], primer_roll[:40])        # the primer itself, then ...
+    np.testing.assert_array_equal(kept_roll[40:], roll_b)                  # ... the same continuation
+    with pytest.raises(ValueError, match="no song of that name"):
+        gen(trained, "--primer", "nonesuch", "--data", data)
+
+
+def wav_stats(path):
+    with wave.open(path) as f:
+        samples = np.frombuffer(f.readframes(f.getnframes()), np.int16)
+        return f.getnframes() / f.getframerate(), np.abs(samples).max(), np.sqrt(np.mean(samples.astype(float) ** 2))
+
+
+def test_wav_render_has_the_midi_length_and_is_not_silent(trained):
+    if shutil.which("fluidsynth") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install fluidsynth and fluid-soundfont-gm (see .ci/run)")
+        pytest.skip("fluidsynth is not installed: apt-get install fluidsynth fluid-soundfont-gm")
+    path = gen(trained, "--num-songs", "1", "--length", "2bars", "--wav", "--no-png", out="wav")[0]
+    seconds, peak, rms = wav_stats(path[:-4] + ".wav")
+    midi_seconds = mido.MidiFile(path).length
+    assert midi_seconds == pytest.approx(4.0)
+    assert midi_seconds <= seconds <= midi_seconds + 3.0                   # plus the release tail
+    assert peak == pytest.approx(0.9 * 32767, rel=0.01)                     # normalised, not FluidSynth's whisper
+    assert rms > 100
+
+
+def test_wav_without_fluidsynth_still_writes_midi(trained, monkeypatch, capsys):
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    paths = gen(trained, "--num-songs", "1", "--length", "4", "--wav", "--no-png", out="nowav")
+    assert os.path.exists(paths[0]) and not os.path.exists(paths[0][:-4] + ".wav")
+    assert "apt-get install fluidsynth fluid-soundfont-gm" in capsys.readouterr().err
+
+
+def test_quiet_and_default_output(trained):
+    ckpt = str(trained / "ckpt" / "epoch_1.ckpt")
+    loud = run_script("rnn_rbm_generate.py", ckpt, "--length", "4", "--out", str(trained / "loud"), "--no-png")
+    quiet = run_script("rnn_rbm_generate.py", ckpt, "--length", "4", "--out", str(trained / "quiet"), "--quiet")
+    assert loud.returncode == 0 and "wrote 3 songs" in loud.stderr and "1_unprimed.mid" in loud.stderr
+    assert quiet.returncode == 0 and "wrote" not in quiet.stderr and "generating" not in quiet.stderr
