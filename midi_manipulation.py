@@ -193,6 +193,18 @@ def piano_roll_to_midi(roll, path, lowest_note=LOWEST_NOTE, articulation=True, t
     mid.save(path)
 
 
+def canonical_piano_roll(roll, articulation=True):
+    """The roll as it sounds once written to MIDI: articulate bits only on played steps, and set
+    wherever a note starts. `piano_roll_to_midi` then `midi_to_piano_roll` gives it back exactly."""
+    roll = np.asarray(roll) != 0
+    if not articulation:
+        return roll.astype(np.uint8)
+    n_keys = roll.shape[1] // 2
+    play = roll[:, :n_keys]
+    started = play & ~np.vstack([np.zeros((1, n_keys), bool), play[:-1]])
+    return np.hstack([play, play & (roll[:, n_keys:] | started)]).astype(np.uint8)
+
+
 def piano_roll_to_rows(roll, steps_per_rbm):
     """Stack `steps_per_rbm` consecutive steps into one RBM row.
 

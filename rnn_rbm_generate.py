@@ -152,6 +152,7 @@ def main(argv=None):
         roll = midi_manipulation.rows_to_piano_roll(song, hp.frame_size)[:keep_sixteenths]
         if args.keep_primer and primer is not None:
             roll = np.vstack([midi_manipulation.rows_to_piano_roll(primer, hp.frame_size), roll])
+        roll = midi_manipulation.canonical_piano_roll(roll, hp.articulation)
         path, n = free_path(args.out, n, label)
         midi_manipulation.piano_roll_to_midi(roll, path, hp.lowest_note, hp.articulation, hp.tickscale,
                                              hp.velocity, hp.bpm)
