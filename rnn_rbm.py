@@ -23,6 +23,7 @@ RnnRbm = collections.namedtuple("RnnRbm", [
     "reset",        # placeholder [lanes, time]: 1 where a song starts, so u_{t-1} is u0 there
     "u_carry",      # placeholder [lanes, n_hidden_recurrent]: RNN state at the end of the previous chunk
     "lr",           # placeholder []: learning rate
+    "seed",         # placeholder [2] int64: seed of this run's random draws (RBM.py)
     "u_tm1",        # [lanes, time, n_hidden_recurrent]: the state each row's RBM is conditioned on
     "bv_t",         # [lanes, time, n_visible]: visible biases of the RBM at each row
     "bh_t",         # [lanes, time, n_hidden]: hidden biases of the RBM at each row
@@ -36,6 +37,8 @@ Generator = collections.namedtuple("Generator", [
     "primer",       # placeholder [primer_rows, n_visible]: rows that warm up the RNN (may be empty)
     "n_songs",      # placeholder []: songs generated side by side
     "n_steps",      # placeholder []: RBM rows to generate in this run
+    "seed",         # placeholder [2] int64: row t of a song draws from seed + [0, t * SEED_STRIDE]
+    "first_step",   # placeholder [] int64: index t of this run's first row within the song
     "u_start",      # placeholder [n_songs, nr]: state before the first row (default: after the primer)
     "v_start",      # placeholder [n_songs, nv]: row the first Gibbs chain starts at (default: last primer row or zeros)
     "music",        # [n_songs, n_steps, n_visible]: 0/1 samples
@@ -112,18 +115,19 @@ def build_training_graph(hp):
     reset = tf.placeholder_with_default(song_starts, [None, None], name="reset")          # [lanes, time]
     u_carry = tf.placeholder_with_default(tf.zeros([lanes, nr]), [None, nr], name="u_carry")
     lr = tf.placeholder_with_default(hp.lr, [], name="lr")
+    seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
 
     u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
     cost = RBM.cd_loss(tf.reshape(x, [-1, nv]), p.W, tf.reshape(bv_t, [-1, nv]),
-                       tf.reshape(bh_t, [-1, hp.n_hidden]), hp.k_train, weights=tf.reshape(mask, [-1]))
+                       tf.reshape(bh_t, [-1, hp.n_hidden]), hp.k_train, seed, weights=tf.reshape(mask, [-1]))
 
     optimizer = tf.train.GradientDescentOptimizer(lr)
     grads = optimizer.compute_gradients(cost, var_list=list(p))
     clipped = [(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads]
     train_op = optimizer.apply_gradients(clipped)
-    return RnnRbm(x, mask, reset, u_carry, lr, u_tm1, bv_t, bh_t, u_last, cost, train_op, p)
+    return RnnRbm(x, mask, reset, u_carry, lr, seed, u_tm1, bv_t, bh_t, u_last, cost, train_op, p)
 
 
 def build_generation_graph(hp):
@@ -136,6 +140,8 @@ def build_generation_graph(hp):
     primer = tf.placeholder_with_default(tf.zeros([0, nv]), [None, nv], name="primer")  # [primer_rows, nv]
     n_songs = tf.placeholder_with_default(1, [], name="n_songs")
     n_steps = tf.placeholder(tf.int32, [], name="n_steps")
+    seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
+    first_step = tf.placeholder_with_default(tf.constant(0, tf.int64), [], name="first_step")
 
     u_primed = tf.foldl(lambda u, v: rnn_step(u, v, p), primer, initializer=p.u0)       # [nr]
     v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
@@ -144,11 +150,12 @@ def build_generation_graph(hp):
 
     def body(t, u_tm1, v_tm1, music):
         bv_t, bh_t = conditional_biases(u_tm1, p)
-        v_t = RBM.gibbs_sample(v_tm1, p.W, bv_t, bh_t, hp.k_generate)
+        step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
+        v_t = RBM.gibbs_sample(v_tm1, p.W, bv_t, bh_t, hp.k_generate, step_seed)
         return t + 1, rnn_step(u_tm1, v_t, p), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
     _, u_end, v_end, music = tf.while_loop(lambda t, *_: t < n_steps, body,
                                            [tf.constant(0), u_start, v_start, music], back_prop=False)
-    return Generator(primer, n_songs, n_steps, u_start, v_start, tf.transpose(music.stack(), [1, 0, 2]),
-                     u_end, v_end, p)
+    return Generator(primer, n_songs, n_steps, seed, first_step, u_start, v_start,
+                     tf.transpose(music.stack(), [1, 0, 2]), u_end, v_end, p)

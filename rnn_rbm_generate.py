@@ -103,15 +103,16 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
         saver = checkpoints.make_saver(gen.params)
         with tf.Session(graph=graph) as sess:
             saver.restore(sess, checkpoint)
-            feed = {gen.n_songs: num_songs}
+            feed = {gen.n_songs: num_songs, gen.seed: [seed, 0]}
             if primer is not None:
                 feed[gen.primer] = primer
             pieces = []
             with tqdm(total=length, desc=f"generating {num_songs} songs", unit="step", disable=not progress) as bar:
                 for begin in range(0, length, SEGMENT):
                     feed[gen.n_steps] = min(SEGMENT, length - begin)
+                    feed[gen.first_step] = begin
                     music, u, v = sess.run([gen.music, gen.u_end, gen.v_end], feed)
-                    feed = {gen.u_start: u, gen.v_start: v}
+                    feed = {gen.u_start: u, gen.v_start: v, gen.seed: [seed, 0]}
                     pieces.append(music)
                     bar.update(music.shape[1])
             return np.concatenate(pieces, axis=1)

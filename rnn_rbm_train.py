@@ -85,16 +85,22 @@ def learning_rate(hp, epoch):
     return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
 
 
-def train_epoch(sess, model, song_rows, hp, rng, lr):
-    """One pass over every song, chunk by chunk; returns the mean cost per real row."""
-    x, mask, reset = pack_lanes(song_rows, hp, rng)
+def train_epoch(sess, model, song_rows, hp, epoch):
+    """One pass over every song, chunk by chunk; returns the mean cost per real row.
+
+    The song order and every random draw are functions of (seed, epoch), so an epoch can be
+    replayed exactly, after a resume too.
+    """
+    import RBM
+    x, mask, reset = pack_lanes(song_rows, hp, np.random.default_rng([hp.seed, epoch]))
     u = np.zeros((x.shape[0], hp.n_hidden_recurrent), np.float32)
     total = 0.0
-    for t in range(0, x.shape[1], hp.chunk_len):
+    for i, t in enumerate(range(0, x.shape[1], hp.chunk_len)):
         chunk = slice(t, t + hp.chunk_len)
         cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
                               {model.x: x[:, chunk], model.mask: mask[:, chunk], model.reset: reset[:, chunk],
-                               model.u_carry: u, model.lr: lr})
+                               model.u_carry: u, model.lr: learning_rate(hp, epoch),
+                               model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
         total += float(cost) * float(mask[:, chunk].sum())
     return total / float(mask.sum())
 
@@ -117,6 +123,8 @@ def main(argv=None):
     hp = config.hparams_from_args(args, base=init_hp)
     checkpoints.check_compatible(hp, init_hp, init)
     log_path = args.log or os.path.join(args.checkpoint_dir, "training_log.csv")
+    os.makedirs(args.checkpoint_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
 
     datasets.ensure_default_data(args.data)
     song_rows = datasets.songs_to_rows(datasets.load_songs(args.data, hp, args.cache_dir), hp)
@@ -131,7 +139,6 @@ def main(argv=None):
         sess = tf.Session(graph=graph)
         sess.run(tf.global_variables_initializer())
         saver.restore(sess, init)
-    rng = np.random.default_rng(hp.seed)
 
     def save(name, epoch, cost):
         return checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, name), hp,
@@ -145,7 +152,7 @@ def main(argv=None):
         for epoch in bar:
             epoch_start = time.time()
             lr = learning_rate(hp, epoch)
-            cost = train_epoch(sess, model, song_rows, hp, rng, lr)
+            cost = train_epoch(sess, model, song_rows, hp, epoch)
             if not np.isfinite(cost):
                 log.error("epoch %d: cost is %s; training diverged. The last good checkpoint is %s. "
                           "Try a smaller --lr or --grad-clip.", epoch, cost, saved or init)

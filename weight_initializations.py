@@ -64,11 +64,11 @@ def main(argv=None):
         tf.set_random_seed(hp.seed)
         params = rnn_rbm.create_params(hp)
         x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
-        cost = RBM.cd_loss(x, params.W, params.bv, params.bh, hp.pretrain_k)
+        seed = tf.placeholder(tf.int64, [2], name="seed")
+        cost = RBM.cd_loss(x, params.W, params.bv, params.bh, hp.pretrain_k, seed)
         train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(
             cost, var_list=[params.W, params.bv, params.bh])
         saver = checkpoints.make_saver(params)
-        rng = np.random.default_rng(hp.seed)
         mean_cost = float("nan")
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
@@ -76,12 +76,12 @@ def main(argv=None):
                 sess.run(params.bv.assign(visible_log_odds(rows, hp.bv_min_prob)))
             bar = tqdm(range(1, hp.pretrain_epochs + 1), desc="pretraining RBM", unit="epoch",
                        disable=args.quiet)
-            for _ in bar:
-                order = rng.permutation(len(rows))
+            for epoch in bar:
+                order = np.random.default_rng([hp.seed, epoch]).permutation(len(rows))
                 total = 0.0
-                for begin in range(0, len(rows), hp.pretrain_batch):
+                for i, begin in enumerate(range(0, len(rows), hp.pretrain_batch)):
                     batch = rows[order[begin:begin + hp.pretrain_batch]]
-                    c, _ = sess.run([cost, train_op], {x: batch})
+                    c, _ = sess.run([cost, train_op], {x: batch, seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
                     total += float(c) * len(batch)
                 mean_cost = total / len(rows)
                 bar.set_postfix(cost=f"{mean_cost:.4f}")

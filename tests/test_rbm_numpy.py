@@ -22,6 +22,9 @@ def random_rbm(rng, nv=7, nh=5, rows=6, row_biases=True):
     return v, W, bv, bh
 
 
+SEED = np.array([1, 2], np.int64)
+
+
 def run(fetch):
     with tf.Session() as sess:
         return sess.run(fetch)
@@ -45,7 +48,7 @@ def test_free_energy_with_shared_biases():
 def test_gibbs_step_probabilities():
     with tf.Graph().as_default():
         v, W, bv, bh = random_rbm(np.random.default_rng(3))
-        step = run(RBM.gibbs_step(tf.constant(v), W, bv, bh))
+        step = run(RBM.gibbs_step(tf.constant(v), W, bv, bh, SEED))
     np.testing.assert_allclose(step.h_prob, sigmoid(v @ W + bh), rtol=1e-5)
     assert set(np.unique(step.h)) <= {0.0, 1.0}
     np.testing.assert_allclose(step.v_prob, sigmoid(step.h @ W.T + bv), rtol=1e-5)
@@ -55,7 +58,7 @@ def test_gibbs_step_probabilities():
 def test_samples_follow_their_probabilities():
     with tf.Graph().as_default():
         p = np.linspace(0.05, 0.95, 10).astype(np.float32)
-        draws = run(RBM.sample_bernoulli(tf.constant(np.tile(p, (20000, 1)))))
+        draws = run(RBM.sample_bernoulli(tf.constant(np.tile(p, (20000, 1))), SEED))
     np.testing.assert_allclose(draws.mean(0), p, atol=0.015)
 
 
@@ -68,7 +71,7 @@ def test_gibbs_chain_reaches_the_rbm_distribution():
     exact /= exact.sum()
     with tf.Graph().as_default():
         v0 = tf.zeros([20000, 3])
-        sample = run(RBM.gibbs_sample(v0, W, bv, bh, 50))
+        sample = run(RBM.gibbs_sample(v0, W, bv, bh, 50, SEED))
     index = (sample * [1, 2, 4]).sum(1).astype(int)
     np.testing.assert_allclose(np.bincount(index, minlength=8) / len(index), exact, atol=0.015)
 
@@ -79,7 +82,7 @@ def test_cd_loss_gradient_is_the_cd_update():
         tf.set_random_seed(5)
         v, W0, bv0, bh0 = random_rbm(np.random.default_rng(5), row_biases=False)
         W, bv, bh = tf.Variable(W0), tf.Variable(bv0), tf.Variable(bh0)
-        v_sample = RBM.gibbs_sample(tf.constant(v), W, bv, bh, 3)
+        v_sample = RBM.gibbs_sample(tf.constant(v), W, bv, bh, 3, SEED)
         loss = tf.reduce_mean(RBM.free_energy(tf.constant(v), W, bv, bh) - RBM.free_energy(v_sample, W, bv, bh))
         grads = tf.gradients(loss, [W, bv, bh])
         with tf.Session() as sess:
@@ -100,8 +103,8 @@ def test_masked_cd_loss_ignores_padded_rows():
         garbage = v.copy()
         garbage[3:] = 1.0 - garbage[3:]
         x = tf.placeholder(tf.float32, [None, 7])
-        loss = RBM.cd_loss(x, W, bv, bh, 0, weights=weights)   # k=0: v* = v, so the loss is exactly 0 ...
-        loss1 = RBM.cd_loss(x, W, bv, bh, 1, weights=weights)
+        loss = RBM.cd_loss(x, W, bv, bh, 0, SEED, weights=weights)   # k=0: v* = v, so the loss is exactly 0 ...
+        loss1 = RBM.cd_loss(x, W, bv, bh, 1, SEED, weights=weights)
         with tf.Session() as sess:
             assert sess.run(loss, {x: v}) == 0.0
         # ... and with k=1 the masked rows must not change the value for the same draws
@@ -110,3 +113,12 @@ def test_masked_cd_loss_ignores_padded_rows():
         with tf.Session() as sess:
             b = sess.run(loss1, {x: garbage})
     assert np.isfinite(a) and a == b
+
+
+def test_draws_are_a_function_of_the_seed():
+    with tf.Graph().as_default():
+        probs = tf.fill([4, 100], 0.5)
+        a, b, c = run([RBM.sample_bernoulli(probs, SEED), RBM.sample_bernoulli(probs, SEED),
+                       RBM.sample_bernoulli(probs, RBM.offset_seed(SEED, 1))])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)

@@ -134,7 +134,7 @@ def generate(seed, primer=None, n_songs=2, n_steps=5):
         gen = rnn_rbm.build_generation_graph(HP)
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
-            feed = {gen.n_songs: n_songs, gen.n_steps: n_steps}
+            feed = {gen.n_songs: n_songs, gen.n_steps: n_steps, gen.seed: [seed, 0]}
             if primer is not None:
                 feed[gen.primer] = primer
             return sess.run(gen.music, feed)
@@ -147,3 +147,16 @@ def test_generation_shape_values_and_seed():
     np.testing.assert_array_equal(a, generate(7))
     assert not np.array_equal(a, generate(8))
     assert generate(7, primer=song(9, steps=3)).shape == (2, 5, HP.n_visible)
+
+
+def test_generation_in_segments_equals_one_run():
+    graph = tf.Graph()
+    with graph.as_default():
+        gen = rnn_rbm.build_generation_graph(HP)
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            whole = sess.run(gen.music, {gen.n_songs: 2, gen.n_steps: 7, gen.seed: [5, 0]})
+            first, u, v = sess.run([gen.music, gen.u_end, gen.v_end], {gen.n_songs: 2, gen.n_steps: 3, gen.seed: [5, 0]})
+            rest = sess.run(gen.music, {gen.u_start: u, gen.v_start: v, gen.n_steps: 4, gen.seed: [5, 0],
+                                        gen.first_step: 3})
+    np.testing.assert_array_equal(np.concatenate([first, rest], axis=1), whole)
