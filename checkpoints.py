@@ -17,16 +17,32 @@ def make_saver(params):
 def save(sess, saver, path, hp, **extra):
     """Write checkpoint `path` (e.g. parameter_checkpoints/epoch_5.ckpt) and its hparams.json.
 
-    The files are written under a temporary name and renamed into place, so a crash in the
-    middle never leaves a half-written checkpoint under `path`.
+    Every file is written under a temporary name first. The .index file, renamed into place
+    last, is what makes a checkpoint exist; an older checkpoint of the same name is unlisted
+    (its .index removed) before its files are replaced. So a process killed at any moment,
+    kill -9 included, leaves every other checkpoint whole, and this one either whole or absent.
     """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     saver.save(sess, tmp, write_meta_graph=False, write_state=False)
-    for written in sorted(glob.glob(glob.escape(tmp) + ".*"), reverse=True):   # data before index
-        os.replace(written, path + written[len(tmp):])
-    config.save_hparams(hp, path, **extra)
+    config.save_hparams(hp, tmp, **extra)
+    parts = [written[len(tmp):] for written in glob.glob(glob.escape(tmp) + ".*")]
+    if os.path.exists(path + ".index"):
+        os.remove(path + ".index")
+    for suffix in sorted(parts, key=lambda suffix: suffix == ".index"):   # the .index goes last
+        os.replace(tmp + suffix, path + suffix)
     return path
+
+
+def restore(sess, saver, path):
+    """Load checkpoint `path` into the session; a checkpoint that does not fit the graph is a ValueError."""
+    import tensorflow.compat.v1 as tf
+    try:
+        saver.restore(sess, path)
+    except (tf.errors.OpError, ValueError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"checkpoint {path} cannot be loaded into this model ({first_line[:300]}); "
+                         "its files may be damaged or not match its hparams.json. Use another checkpoint") from None
 
 
 def exists(path):

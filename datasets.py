@@ -1,9 +1,17 @@
-"""Songs for training: a folder of MIDI files turned into piano rolls, cached with msgpack-numpy."""
+"""Songs for training: a folder of MIDI files, or a benchmark pickle, turned into piano rolls.
+
+MIDI songs are cached with msgpack-numpy. Benchmark pickles (Boulanger-Lewandowski et al. 2012
+layout: ``{'train': [song, ...], 'valid': ..., 'test': ...}``, a song being a list of frames and
+a frame a list of MIDI pitches) are read with an unpickler that admits only builtin containers
+and numbers, since a pickle can run code.
+"""
 import collections
 import hashlib
+import io
 import json
 import logging
 import os
+import pickle
 import warnings
 
 import glob2
@@ -20,6 +28,7 @@ DEFAULT_DATA = "Pop_Music_Midi"
 DEFAULT_CACHE = ".cache/piano_rolls"
 CACHE_VERSION = 1          # bump when the conversion changes, so old cache entries are not trusted
 MIDI_SUFFIXES = (".mid", ".midi")
+PICKLE_SUFFIXES = (".pickle", ".pkl")
 
 Song = collections.namedtuple("Song", ["name", "roll"])   # roll: uint8 [time, frame_size]
 
@@ -136,3 +145,84 @@ def ensure_default_data(folder):
     import make_default_data
     log.info("%s holds no MIDI files: building the default data set from music21's Bach chorales", folder)
     make_default_data.build(folder)
+
+
+class _BuiltinsOnlyUnpickler(pickle.Unpickler):
+    """Admits dicts, lists, tuples, strings and numbers; refuses to import anything."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"it tries to import {module}.{name}")
+
+
+def is_pickle_dataset(source):
+    return source.lower().endswith(PICKLE_SUFFIXES)
+
+
+def load_pickle_dataset(path):
+    """{split: [song, ...]} of a benchmark pickle; a song is a list of frames of MIDI pitches.
+
+    Raises ValueError, naming the file and the problem, for a pickle that tries to import
+    anything or is not laid out this way.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = _BuiltinsOnlyUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be opened ({e}); check the path") from None
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused to load this pickle: {e}. Only plain lists of pitches are "
+                         "accepted; pass a dataset in the benchmark layout") from None
+    except Exception as e:  # truncated or not a pickle at all
+        raise ValueError(f"{path}: not a readable pickle ({type(e).__name__}: {e}); "
+                         "pass a dataset in the benchmark layout") from None
+    layout = "expected {'train': [song, ...], ...} with a song a list of frames and a frame a list of MIDI pitches"
+    if not isinstance(data, dict) or not data or not all(isinstance(v, list) for v in data.values()):
+        raise ValueError(f"{path}: wrong shape: {layout}")
+    for split, songs in data.items():
+        for i, song in enumerate(songs):
+            if not isinstance(song, (list, tuple)) or not all(
+                    isinstance(frame, (list, tuple)) and all(isinstance(p, int) and 0 <= p <= 127 for p in frame)
+                    for frame in song):
+                raise ValueError(f"{path}: wrong shape in {split!r} song {i}: {layout}")
+    return data
+
+
+def pitch_frames_to_piano_roll(frames, lowest_note, highest_note, articulation):
+    """Piano roll [time, frame_size] of a list of frames of MIDI pitches, one step a frame.
+
+    A key articulates where it starts to sound (it did not sound in the frame before);
+    pitches outside lowest_note..highest_note are dropped.
+    """
+    n_keys = highest_note - lowest_note + 1
+    play = np.zeros((len(frames), n_keys), np.uint8)
+    for t, frame in enumerate(frames):
+        keys = [p - lowest_note for p in frame if lowest_note <= p <= highest_note]
+        play[t, keys] = 1
+    if not articulation:
+        return play
+    started = play & (1 - np.vstack([np.zeros((1, n_keys), np.uint8), play[:-1]]))
+    return np.hstack([play, started])
+
+
+def load_pickle_songs(path, hp, split):
+    """Songs of one split of a benchmark pickle, as piano rolls under the settings in `hp`."""
+    data = load_pickle_dataset(path)
+    if split not in data:
+        raise ValueError(f"{path} has no split {split!r}; it has {', '.join(map(repr, data))}. Pass --split")
+    songs = [Song(f"{split}/{i}", pitch_frames_to_piano_roll(frames, hp.lowest_note, hp.highest_note,
+                                                              hp.articulation)[:hp.max_song_steps])
+             for i, frames in enumerate(data[split])]
+    songs = [song for song in songs if len(song.roll) >= hp.steps_per_rbm]
+    if not songs:
+        raise ValueError(f"{path}: split {split!r} has no song of at least {hp.steps_per_rbm} frames")
+    log.info("loaded %d songs (%s frames) from %s [%s]", len(songs), f"{sum(len(s.roll) for s in songs):,}",
+             path, split)
+    return songs
+
+
+def load_data(source, hp, split="train", cache_dir=DEFAULT_CACHE):
+    """Songs from a folder of MIDI files or from one split of a benchmark pickle."""
+    if is_pickle_dataset(source):
+        return load_pickle_songs(source, hp, split)
+    ensure_default_data(source)
+    return load_songs(source, hp, cache_dir)

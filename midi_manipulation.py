@@ -7,6 +7,7 @@ file's ticks per beat) and each row holds the *play* bits of the keys
 ``articulation`` is on, by their *articulate* bits. A key plays at step t if a note sounds
 during that step; it articulates at step t if a note starts there.
 """
+import os
 import warnings
 
 import mido
@@ -60,16 +61,28 @@ def midi_to_notes(path, max_steps=MAX_SONG_STEPS):
         Length of the song in 16th-note steps: the end of its last note or event.
     """
     try:
+        if os.path.getsize(path) == 0:
+            raise MidiError(f"{path}: the file is empty")
         mid = mido.MidiFile(path, clip=True)
-    except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError...
+    except MidiError:
+        raise
+    except EOFError:
+        raise MidiError(f"{path}: the file ends early (truncated, or a chunk length is wrong)") from None
+    except Exception as e:  # mido raises OSError, ValueError, KeyError, IndexError... on bad bytes
         raise MidiError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e})") from None
     tpb = mid.ticks_per_beat
-    if not 0 < tpb < 0x8000:
-        raise MidiError(f"{path}: time division {tpb} is not in ticks per beat (SMPTE timing is not supported)")
+    if tpb < 0 or tpb >= 0x8000:
+        raise MidiError(f"{path}: uses SMPTE (frames per second) timing, which has no beats; "
+                        "export it with ticks per beat")
+    if tpb == 0:
+        raise MidiError(f"{path}: its time division is 0 ticks per beat")
+    if mid.type not in (0, 1, 2):
+        raise MidiError(f"{path}: unknown MIDI file format {mid.type}")
 
     notes, end_tick = [], 0
     for track in mid.tracks:
-        tick = 0
+        # format 2 holds independent sequences: play them one after the other
+        tick = end_tick if mid.type == 2 else 0
         sounding = {}  # (channel, pitch) -> start ticks of the notes that are on, oldest first
         for msg in track:
             tick += msg.time
@@ -84,15 +97,13 @@ def midi_to_notes(path, max_steps=MAX_SONG_STEPS):
         # notes never switched off last to the end of their track
         notes.extend((pitch, start, tick) for (_, pitch), starts in sounding.items() for start in starts)
 
-    n_steps = int(tick_to_step(end_tick, tpb))
-    if not notes:
-        return np.zeros((0, 3), np.int64), n_steps
-    notes = np.array(notes, dtype=np.int64)
+    notes = np.array(notes, dtype=np.int64).reshape(-1, 3)
     notes[:, 1:] = tick_to_step(notes[:, 1:], tpb)
     notes[:, 2] = np.maximum(notes[:, 2], notes[:, 1] + 1)  # a note shorter than a 16th still sounds one step
-    n_steps = max(n_steps, int(notes[:, 2].max()))
+    n_steps = max(int(tick_to_step(end_tick, tpb)), int(notes[:, 2].max(initial=0)))
     if n_steps > max_steps:
-        warnings.warn(f"{path}: {n_steps} steps is longer than max_song_steps={max_steps}; cut to {max_steps}")
+        if len(notes):   # a song of silence is skipped for having no notes; one warning is enough
+            warnings.warn(f"{path}: {n_steps} steps is longer than max_song_steps={max_steps}; cut to {max_steps}")
         notes = notes[notes[:, 1] < max_steps]
         notes[:, 2] = np.minimum(notes[:, 2], max_steps)
         n_steps = max_steps

@@ -102,7 +102,7 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
         gen = rnn_rbm.build_generation_graph(hp)
         saver = checkpoints.make_saver(gen.params)
         with tf.Session(graph=graph) as sess:
-            saver.restore(sess, checkpoint)
+            checkpoints.restore(sess, saver, checkpoint)
             feed = {gen.n_songs: num_songs, gen.seed: [seed, 0]}
             if primer is not None:
                 feed[gen.primer] = primer

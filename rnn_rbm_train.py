@@ -30,11 +30,16 @@ def build_parser():
     parser.add_argument("num_epochs", nargs="?", type=int, default=None,
                         help="training epochs (same as --epochs; default: epochs in config.py)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA,
-                        help="folder of .mid/.midi files, searched recursively (default: %(default)s)")
+                        help="folder of .mid/.midi files (searched recursively) or a benchmark .pickle "
+                             "(default: %(default)s)")
+    parser.add_argument("--split", default="train", help="split of a .pickle dataset to train on (default: %(default)s)")
     parser.add_argument("--init", default=None,
                         help="checkpoint to start from (default: <checkpoint-dir>/initialized.ckpt)")
     parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR,
                         help="where epoch_<n>.ckpt go (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint in --checkpoint-dir with the most finished epochs "
+                             "(its epoch count, schedule, random draws and log)")
     parser.add_argument("--log", default=None,
                         help="CSV log of the epochs, with a .png loss curve beside it "
                              "(default: <checkpoint-dir>/training_log.csv)")
@@ -114,20 +119,50 @@ def plot_log(path):
     return plots.save_loss_curve_png(pd.read_csv(path), os.path.splitext(path)[0] + ".png")
 
 
+def resume_point(directory):
+    """The checkpoint in `directory` that recorded the most finished epochs, or None."""
+    found = []
+    for path in checkpoints.all_checkpoints(directory):
+        _, extra = config.load_hparams(path)
+        if isinstance(extra.get("epoch"), int):
+            found.append((extra["epoch"], os.path.getmtime(path + ".index"), path))
+    return max(found)[2] if found else None
+
+
+def truncate_log(path, last_epoch):
+    """Drop the rows of epochs after `last_epoch` (logged after the checkpoint we resume from)."""
+    if os.path.exists(path):
+        rows = pd.read_csv(path)
+        rows[rows.epoch <= last_epoch].to_csv(path + ".tmp", index=False)
+        os.replace(path + ".tmp", path)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(args)
-    init = args.init or os.path.join(args.checkpoint_dir, "initialized.ckpt")
-    checkpoints.check_exists(init, "run `python weight_initializations.py` first, or pass --init <checkpoint>")
-    init_hp, _ = config.load_hparams(init)
+    first_epoch = 1
+    if args.resume:
+        if args.init:
+            raise ValueError("--resume continues from the newest checkpoint in --checkpoint-dir; drop --init")
+        init = resume_point(args.checkpoint_dir)
+        if init is None:
+            raise ValueError(f"nothing to resume in {args.checkpoint_dir}/: no epoch_<n>.ckpt or interrupted.ckpt; "
+                             "start without --resume")
+    else:
+        init = args.init or os.path.join(args.checkpoint_dir, "initialized.ckpt")
+        checkpoints.check_exists(init, "run `python weight_initializations.py` first, or pass --init <checkpoint>")
+    init_hp, init_extra = config.load_hparams(init)
     hp = config.hparams_from_args(args, base=init_hp)
     checkpoints.check_compatible(hp, init_hp, init)
     log_path = args.log or os.path.join(args.checkpoint_dir, "training_log.csv")
     os.makedirs(args.checkpoint_dir, exist_ok=True)
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    if args.resume:
+        first_epoch = init_extra["epoch"] + 1
+        truncate_log(log_path, init_extra["epoch"])
+        log.info("resuming from %s after epoch %d", init, init_extra["epoch"])
 
-    datasets.ensure_default_data(args.data)
-    song_rows = datasets.songs_to_rows(datasets.load_songs(args.data, hp, args.cache_dir), hp)
+    song_rows = datasets.songs_to_rows(datasets.load_data(args.data, hp, args.split, args.cache_dir), hp)
 
     tf = cli.import_tf()
     import rnn_rbm
@@ -138,25 +173,28 @@ def main(argv=None):
         saver = checkpoints.make_saver(model.params)
         sess = tf.Session(graph=graph)
         sess.run(tf.global_variables_initializer())
-        saver.restore(sess, init)
+        checkpoints.restore(sess, saver, init)
 
     def save(name, epoch, cost):
         return checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, name), hp,
                                 epoch=epoch, cost=cost, data=args.data, init=init)
 
-    log.info("training on %d songs (%d rows) for %d epochs from %s", len(song_rows),
-             sum(len(r) for r in song_rows), hp.epochs, init)
-    start, cost, saved, epoch = time.time(), float("nan"), None, 0
-    bar = tqdm(range(1, hp.epochs + 1), desc="training", unit="epoch", disable=args.quiet)
+    log.info("training on %d songs (%d rows), epochs %d to %d, from %s", len(song_rows),
+             sum(len(r) for r in song_rows), first_epoch, hp.epochs, init)
+    start, cost, saved = time.time(), init_extra.get("cost", float("nan")), None
+    bar = tqdm(range(first_epoch, hp.epochs + 1), desc="training", unit="epoch", disable=args.quiet)
+    epoch, snapshot = first_epoch, None
     try:
         for epoch in bar:
+            snapshot = sess.run(list(model.params))      # what Ctrl-C saves: the last whole epoch
             epoch_start = time.time()
             lr = learning_rate(hp, epoch)
-            cost = train_epoch(sess, model, song_rows, hp, epoch)
-            if not np.isfinite(cost):
-                log.error("epoch %d: cost is %s; training diverged. The last good checkpoint is %s. "
-                          "Try a smaller --lr or --grad-clip.", epoch, cost, saved or init)
+            epoch_cost = train_epoch(sess, model, song_rows, hp, epoch)
+            if not np.isfinite(epoch_cost):
+                log.error("epoch %d: the cost is %s, so training diverged and stopped. The last good checkpoint "
+                          "is %s. Try a smaller --lr or --grad-clip.", epoch, epoch_cost, saved or init)
                 return 1
+            cost = epoch_cost
             seconds = time.time() - epoch_start
             append_log(log_path, {"epoch": epoch, "cost": cost, "seconds": round(seconds, 3), "lr": lr})
             bar.set_postfix(cost=f"{cost:.4f}")
@@ -167,13 +205,18 @@ def main(argv=None):
                 plot_log(log_path)
     except KeyboardInterrupt:
         bar.close()
+        if snapshot is not None:
+            for var, value in zip(model.params, snapshot):
+                var.load(value, sess)
         saved = save("interrupted.ckpt", epoch - 1, cost)
-        log.warning("interrupted in epoch %d; saved %s", epoch, saved)
+        print(f"interrupted in epoch {epoch}: saved the weights after epoch {epoch - 1} to {saved}; "
+              f"continue with: python rnn_rbm_train.py {hp.epochs} --resume --checkpoint-dir {args.checkpoint_dir}",
+              file=sys.stderr)
         return 0
     finally:
         sess.close()
-    log.info("trained %d epochs in %.1f s; final cost %.4f\n  last checkpoint: %s\n  log: %s\n  loss curve: %s",
-             hp.epochs, time.time() - start, cost, saved, log_path,
+    log.info("trained epochs %d to %d in %.1f s; final cost %.4f\n  last checkpoint: %s\n  log: %s\n  loss curve: %s",
+             first_epoch, hp.epochs, time.time() - start, cost, saved, log_path,
              plot_log(log_path) if os.path.exists(log_path) else "none")
     log.info("next: python rnn_rbm_generate.py %s", saved)
     return 0

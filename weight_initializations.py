@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--data", default=datasets.DEFAULT_DATA,
-                        help="folder of .mid/.midi files, searched recursively (default: %(default)s)")
+                        help="folder of .mid/.midi files (searched recursively) or a benchmark .pickle "
+                             "(default: %(default)s)")
+    parser.add_argument("--split", default="train", help="split of a .pickle dataset to train on (default: %(default)s)")
     parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR,
                         help="where initialized.ckpt goes (default: %(default)s)")
     parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE,
@@ -48,8 +50,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
     hp = config.hparams_from_args(args)
-    datasets.ensure_default_data(args.data)
-    songs = datasets.load_songs(args.data, hp, args.cache_dir)
+    songs = datasets.load_data(args.data, hp, args.split, args.cache_dir)
     rows = np.concatenate(datasets.songs_to_rows(songs, hp))
     log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
              hp.n_visible, hp.n_hidden, hp.pretrain_k, len(rows), hp.pretrain_epochs)
