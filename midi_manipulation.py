@@ -18,6 +18,7 @@ HIGHEST_NOTE = 101       # F7, inclusive: 78 keys
 STEPS_PER_BEAT = 4       # 16th notes
 DRUM_CHANNEL = 9         # General MIDI channel 10 holds drums, not pitches
 MAX_SONG_STEPS = 100_000
+MAX_DELTA = 0x0FFFFFFF   # the largest delta time a 4-byte variable-length quantity holds
 
 
 class MidiError(ValueError):
@@ -85,6 +86,9 @@ def midi_to_notes(path, max_steps=MAX_SONG_STEPS):
         tick = end_tick if mid.type == 2 else 0
         sounding = {}  # (channel, pitch) -> start ticks of the notes that are on, oldest first
         for msg in track:
+            if msg.time > MAX_DELTA:
+                raise MidiError(f"{path}: a delta time of {msg.time} ticks is beyond the MIDI maximum "
+                                f"({MAX_DELTA}); the file is damaged")
             tick += msg.time
             if msg.type not in ("note_on", "note_off") or msg.channel == DRUM_CHANNEL:
                 continue

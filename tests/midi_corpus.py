@@ -21,8 +21,9 @@ def vlq(n):
 
 
 def track(*events):
-    """An MTrk chunk of (delta, raw event bytes) pairs, with end-of-track added."""
-    body = b"".join(vlq(delta) + data for delta, data in events) + b"\x00\xff\x2f\x00"
+    """An MTrk chunk of (delta, raw event bytes) pairs, with end-of-track added; a bytes delta is used as is."""
+    body = b"".join((delta if isinstance(delta, bytes) else vlq(delta)) + data for delta, data in events)
+    body += b"\x00\xff\x2f\x00"
     return b"MTrk" + struct.pack(">I", len(body)) + body
 
 
@@ -84,6 +85,8 @@ def corpus():
                                                  (0, TIME_SIGNATURE + b"\x06\x03\x18\x08"), *melody(67))), "ok"),
         # found by fuzz_midi.py: no notes, but ten hours of silence, must not allocate ten hours of roll
         "silence_ten_hours.mid": (smf(track((huge, b"\xb0\x07\x64"))), "no notes"),
+        # found by fuzz_midi.py: a delta time of more than four bytes
+        "overlong_delta.mid": (smf(track((0, on(60)), (b"\xff" * 9 + b"\x01", off(60)))), "unreadable"),
         "too_short.mid": (smf(track((0, on(60)), (STEP, off(60)))), "too short"),
     }
     return files

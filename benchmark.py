@@ -1,0 +1,133 @@
+"""Speed of training and generation, one JSON object per line.
+
+    python benchmark.py [--quick] [--only train,generate,paper]
+
+- train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
+  at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
+  --batch-songs, and the cost after a fixed number of epochs.
+- generate: RBM steps/s of generation (k = 25) for 1 song and for a batch of songs.
+- paper: the 2012 paper's preset (88 keys, 1 frame per RBM, 150 hidden): seconds per
+  training epoch on Nottingham, when ../shared/data/benchmarks is there.
+Each line also gives the peak resident memory of the process so far.
+"""
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+
+import cli
+import config
+import datasets
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "benchmarks")
+
+
+def build_parser():
+    parser = cli.make_parser(__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
+    parser.add_argument("--only", default="train,generate,paper", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
+    parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs for the fixed-epoch cost figure (default: %(default)s)")
+    return parser
+
+
+def peak_mb():
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def emit(**record):
+    record.update(peak_rss_mb=peak_mb(), machine=f"{platform.machine()} {os.cpu_count()} cores")
+    print(json.dumps(record), flush=True)
+
+
+def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
+    """(rows/s over about `seconds` of steady training, cost after `epochs` epochs or None)."""
+    import rnn_rbm_train
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(hp.seed)
+        model = rnn_rbm.build_training_graph(hp)
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            rnn_rbm_train.train_epoch(sess, model, song_rows[:max(2, hp.batch_songs)], hp, 0)   # warm-up
+            x, mask, reset = rnn_rbm_train.pack_lanes(song_rows, hp, np.random.default_rng(0))
+            rows, start, runs = 0, time.time(), 0
+            u = np.zeros((x.shape[0], hp.n_hidden_recurrent), np.float32)
+            while time.time() - start < seconds:
+                t = (runs * hp.chunk_len) % x.shape[1]
+                chunk = slice(t, t + hp.chunk_len)
+                _, u = sess.run([model.train_op, model.u_final],
+                                {model.x: x[:, chunk], model.mask: mask[:, chunk], model.reset: reset[:, chunk],
+                                 model.u_carry: u})
+                rows += int(mask[:, chunk].sum())
+                runs += 1
+            rate = rows / (time.time() - start)
+            cost = None
+            if epochs:
+                sess.run(tf.global_variables_initializer())
+                for epoch in range(1, epochs + 1):
+                    cost = rnn_rbm_train.train_epoch(sess, model, song_rows, hp, epoch)
+            return rate, cost
+
+
+def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps):
+    graph = tf.Graph()
+    with graph.as_default():
+        gen = rnn_rbm.build_generation_graph(hp)
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: 5})   # warm-up
+            start = time.time()
+            sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: n_steps})
+            seconds = time.time() - start
+    return seconds
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    cli.setup_logging(args)
+    parts = set(args.only.split(","))
+    tf = cli.import_tf()
+    import rnn_rbm
+    hp = config.HParams()
+    seconds = 3 if args.quick else 15
+
+    if "train" in parts:
+        datasets.ensure_default_data(args.data)
+        song_rows = datasets.songs_to_rows(datasets.load_songs(args.data, hp), hp)
+        for lanes in [int(b) for b in args.batch_songs.split(",")]:
+            run_hp = hp.replace(batch_songs=lanes)
+            rate, cost = train_throughput(song_rows, run_hp, tf, rnn_rbm, seconds, 0 if args.quick else args.epochs)
+            emit(part="train", model="original size 780/50/100, CD-15", batch_songs=lanes, rows_per_s=round(rate),
+                 steps_16th_per_s=round(rate * hp.steps_per_rbm), epoch_rows=sum(len(r) for r in song_rows),
+                 cost_after_epochs=None if cost is None else round(cost, 4), epochs=0 if args.quick else args.epochs)
+
+    if "generate" in parts:
+        steps = 60 if args.quick else 300
+        for n_songs in (1, 3, 64):
+            took = generate_throughput(hp, tf, rnn_rbm, n_songs, steps)
+            emit(part="generate", k=hp.k_generate, songs=n_songs, steps=steps, seconds=round(took, 3),
+                 ms_per_step=round(1000 * took / steps, 3), song_steps_per_s=round(n_songs * steps / took))
+
+    if "paper" in parts:
+        path = os.path.join(BENCHMARKS, "Nottingham.pickle")
+        if not os.path.exists(path):
+            emit(part="paper", skipped=f"{path} not found")
+        else:
+            paper = config.paper_preset()
+            song_rows = datasets.songs_to_rows(datasets.load_data(path, paper, "train"), paper)
+            start = time.time()
+            rate, _ = train_throughput(song_rows, paper, tf, rnn_rbm, seconds)
+            frames = sum(len(r) for r in song_rows)
+            emit(part="paper", dataset="Nottingham train", frames=frames, batch_songs=paper.batch_songs,
+                 rows_per_s=round(rate), seconds_per_epoch=round(frames / rate, 1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
