@@ -57,14 +57,12 @@ def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
             rnn_rbm_train.train_epoch(sess, model, song_rows[:max(2, hp.batch_songs)], hp, 0)   # warm-up
             x, mask, reset = rnn_rbm_train.pack_lanes(song_rows, hp, np.random.default_rng(0))
             rows, start, runs = 0, time.time(), 0
-            u = np.zeros((x.shape[0], hp.n_hidden_recurrent), np.float32)
+            u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
             while time.time() - start < seconds:
-                t = (runs * hp.chunk_len) % x.shape[1]
-                chunk = slice(t, t + hp.chunk_len)
+                i = runs % len(x)
                 _, u = sess.run([model.train_op, model.u_final],
-                                {model.x: x[:, chunk], model.mask: mask[:, chunk], model.reset: reset[:, chunk],
-                                 model.u_carry: u})
-                rows += int(mask[:, chunk].sum())
+                                {model.x: x[i], model.mask: mask[i], model.reset: reset[i], model.u_carry: u})
+                rows += int(mask[i].sum())
                 runs += 1
             rate = rows / (time.time() - start)
             cost = None
@@ -119,7 +117,7 @@ def main(argv=None):
         if not os.path.exists(path):
             emit(part="paper", skipped=f"{path} not found")
         else:
-            paper = config.paper_preset()
+            paper = config.preset("paper")
             song_rows = datasets.songs_to_rows(datasets.load_data(path, paper, "train"), paper)
             start = time.time()
             rate, _ = train_throughput(song_rows, paper, tf, rnn_rbm, seconds)

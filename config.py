@@ -95,6 +95,22 @@ class HParams:
         return dataclasses.replace(self, **changes)
 
 
+PRESETS = {
+    # the original Music_RNN_RBM: 78 keys x {play, articulate}, 5 steps per RBM (the defaults above)
+    "original": {},
+    # Boulanger-Lewandowski et al. 2012: 88 keys (A0..C8), play bits only, one frame per RBM
+    "paper": dict(lowest_note=21, highest_note=108, articulation=False, steps_per_rbm=1, n_hidden=150,
+                  n_hidden_recurrent=100, k_train=15, k_generate=25),
+}
+
+
+def preset(name, **changes):
+    """HParams of a named preset ('original' or 'paper'), with `changes` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return HParams(**PRESETS[name]).replace(**changes).validate()
+
+
 def _parse_bool(text):
     if text.lower() in ("1", "true", "yes", "on"):
         return True

@@ -60,11 +60,12 @@ def parse_args(argv):
 
 
 def pack_lanes(song_rows, hp, rng):
-    """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes of equal length.
+    """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes, cut into chunks.
 
     Each song goes to the lane that is shortest so far, so padding is only the few rows that
-    even out the lanes at the end. Returns x [lanes, time, n_visible] and mask, reset
-    [lanes, time], with time a multiple of chunk_len; reset marks the first row of each song.
+    even out the lanes at the end. Returns x [chunks, lanes, chunk_len, n_visible] and mask,
+    reset [chunks, lanes, chunk_len], each chunk contiguous in memory so that feeding it costs
+    one copy; reset marks the first row of each song.
     """
     n_lanes = min(hp.batch_songs, len(song_rows))
     lanes, lengths = [[] for _ in range(n_lanes)], np.zeros(n_lanes, np.int64)
@@ -72,10 +73,10 @@ def pack_lanes(song_rows, hp, rng):
         lane = int(np.argmin(lengths))
         lanes[lane].append(song_rows[i])
         lengths[lane] += len(song_rows[i])
-    steps = math.ceil(lengths.max() / hp.chunk_len) * hp.chunk_len
-    x = np.zeros((n_lanes, steps, hp.n_visible), np.float32)
-    mask = np.zeros((n_lanes, steps), np.float32)
-    reset = np.zeros((n_lanes, steps), np.float32)
+    n_chunks = math.ceil(lengths.max() / hp.chunk_len)
+    x = np.zeros((n_lanes, n_chunks * hp.chunk_len, hp.n_visible), np.float32)
+    mask = np.zeros(x.shape[:2], np.float32)
+    reset = np.zeros(x.shape[:2], np.float32)
     for lane, songs in enumerate(lanes):
         t = 0
         for rows in songs:
@@ -83,7 +84,11 @@ def pack_lanes(song_rows, hp, rng):
             reset[lane, t] = 1.0
             t += len(rows)
         mask[lane, :t] = 1.0
-    return x, mask, reset
+
+    def chunked(a):
+        a = a.reshape(n_lanes, n_chunks, hp.chunk_len, *a.shape[2:])
+        return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+    return chunked(x), chunked(mask), chunked(reset)
 
 
 def learning_rate(hp, epoch):
@@ -98,15 +103,13 @@ def train_epoch(sess, model, song_rows, hp, epoch):
     """
     import RBM
     x, mask, reset = pack_lanes(song_rows, hp, np.random.default_rng([hp.seed, epoch]))
-    u = np.zeros((x.shape[0], hp.n_hidden_recurrent), np.float32)
+    u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
     total = 0.0
-    for i, t in enumerate(range(0, x.shape[1], hp.chunk_len)):
-        chunk = slice(t, t + hp.chunk_len)
+    for i in range(len(x)):
         cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
-                              {model.x: x[:, chunk], model.mask: mask[:, chunk], model.reset: reset[:, chunk],
-                               model.u_carry: u, model.lr: learning_rate(hp, epoch),
-                               model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
-        total += float(cost) * float(mask[:, chunk].sum())
+                              {model.x: x[i], model.mask: mask[i], model.reset: reset[i], model.u_carry: u,
+                               model.lr: learning_rate(hp, epoch), model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
+        total += float(cost) * float(mask[i].sum())
     return total / float(mask.sum())
 
 

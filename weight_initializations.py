@@ -32,6 +32,9 @@ def build_parser():
                         help="cache of parsed songs, '' for none (default: %(default)s)")
     parser.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int, default=None,
                         help="pretraining epochs (default: pretrain_epochs in config.py, 100)")
+    parser.add_argument("--preset", default="original", choices=sorted(config.PRESETS),
+                        help="starting hyper-parameters: 'original' (Shiebler's) or 'paper' (the 2012 paper's "
+                             "88-key, one-frame, 150-hidden model); options below override them (default: %(default)s)")
     config.add_hparam_arguments(parser, skip={"pretrain_epochs", "epochs"})
     return parser
 
@@ -49,7 +52,7 @@ def visible_log_odds(rows, min_prob):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    hp = config.hparams_from_args(args)
+    hp = config.hparams_from_args(args, base=config.preset(args.preset))
     songs = datasets.load_data(args.data, hp, args.split, args.cache_dir)
     rows = np.concatenate(datasets.songs_to_rows(songs, hp))
     log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
