@@ -37,7 +37,8 @@ class HParams:
     # RNN-RBM training (rnn_rbm_train.py)
     epochs: int = _field(200, "training epochs")
     k_train: int = _field(15, "Gibbs steps for the negative sample v_t*")
-    lr: float = _field(0.01, "SGD learning rate")
+    optimizer: str = _field("sgd", "'sgd' (the original's) or 'adam'")
+    lr: float = _field(0.01, "learning rate")
     lr_decay: float = _field(0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
     grad_clip: float = _field(10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
     chunk_len: int = _field(100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
@@ -77,6 +78,8 @@ class HParams:
         for name in ["pretrain_epochs", "epochs"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
         if not 0.0 < self.bv_min_prob < 0.5:
             raise ValueError(f"--bv-min-prob must be between 0 and 0.5, got {self.bv_min_prob}")
         if not 1 <= self.velocity <= 127:

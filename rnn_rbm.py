@@ -123,7 +123,7 @@ def build_training_graph(hp):
     cost = RBM.cd_loss(tf.reshape(x, [-1, nv]), p.W, tf.reshape(bv_t, [-1, nv]),
                        tf.reshape(bh_t, [-1, hp.n_hidden]), hp.k_train, seed, weights=tf.reshape(mask, [-1]))
 
-    optimizer = tf.train.GradientDescentOptimizer(lr)
+    optimizer = tf.train.AdamOptimizer(lr) if hp.optimizer == "adam" else tf.train.GradientDescentOptimizer(lr)
     grads = optimizer.compute_gradients(cost, var_list=list(p))
     clipped = [(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads]
     train_op = optimizer.apply_gradients(clipped)

@@ -1,0 +1,114 @@
+"""AIS against exact log Z, and the benchmark evaluation end to end on a tiny dataset."""
+import itertools
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import RBM
+import rnn_rbm_evaluate
+import rnn_rbm_train
+import weight_initializations
+from conftest import SHARED
+
+
+def exact_log_z(W, bv, bh):
+    """log Z of an RBM by enumerating every visible state, hidden units summed out."""
+    states = np.array(list(itertools.product([0, 1], repeat=len(bv))), np.float64)
+    neg_free = states @ bv + np.logaddexp(0, states @ W + bh).sum(1)
+    top = neg_free.max()
+    return top + np.log(np.exp(neg_free - top).sum())
+
+
+def test_ais_matches_exact_log_z_of_small_rbms():
+    rng = np.random.default_rng(0)
+    n_visible, n_hidden, rows = 10, 16, 4
+    W = rng.normal(0, 0.6, (n_visible, n_hidden)).astype(np.float32)
+    bv = rng.normal(-1, 1, (rows, n_visible)).astype(np.float32)
+    bh = rng.normal(0, 1, (rows, n_hidden)).astype(np.float32)
+    exact = np.array([exact_log_z(W.astype(np.float64), bv[r], bh[r]) for r in range(rows)])
+    with tf.Graph().as_default():
+        log_z, se = RBM.ais_log_z(W, bv, bh, RBM.mean_field_base(W, bv, bh), np.linspace(0, 1, 1001), 200,
+                                  np.array([3, 0], np.int64))
+        with tf.Session() as sess:
+            log_z, se = sess.run([log_z, se])
+    np.testing.assert_allclose(log_z, exact, atol=0.02)
+    assert np.all(se < 0.02) and np.all(se > 0)
+
+
+def test_ais_log_z_of_the_base_model_is_exact():
+    # with W = 0 every temperature is the base model: every weight is 1 and the estimate is exact
+    rng = np.random.default_rng(1)
+    bv = rng.normal(0, 1, (2, 6)).astype(np.float32)
+    bh = np.zeros((2, 3), np.float32)
+    W = np.zeros((6, 3), np.float32)
+    with tf.Graph().as_default():
+        log_z, se = RBM.ais_log_z(W, bv, bh, bv, np.linspace(0, 1, 11), 5, np.array([0, 0], np.int64))
+        with tf.Session() as sess:
+            log_z, se = sess.run([log_z, se])
+    np.testing.assert_allclose(log_z, [exact_log_z(W, bv[r], bh[r]) for r in range(2)], rtol=1e-5)
+    np.testing.assert_allclose(se, 0, atol=1e-6)
+
+
+def tiny_dataset(path):
+    rng = np.random.default_rng(2)
+
+    def song(length):
+        start = rng.integers(60, 70)
+        return [sorted({int(start + (t % 4) * 2), int(start + 7)}) for t in range(length)]
+    data = {"train": [song(24), song(30)], "valid": [song(12)], "test": [song(10), song(15)]}
+    with open(path, "wb") as f:
+        pickle.dump(data, f, protocol=2)
+    return data
+
+
+def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
+    data = tiny_dataset(tmp_path / "Tiny Set.pickle")
+    path, ck = str(tmp_path / "Tiny Set.pickle"), str(tmp_path / "ck")
+    common = ["--data", path, "--checkpoint-dir", ck, "--cache-dir", "", "--n-hidden", "12",
+              "--n-hidden-recurrent", "8", "--k-train", "3", "--quiet"]
+    weight_initializations.main(["--preset", "paper", "--epochs", "3", *common])
+    assert rnn_rbm_train.main(["2", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", *common]) == 0
+    argv = ["--dataset", path, "--chains", "20", "--betas", "50", "--acc-chains", "3", "--batch-frames", "7", "--quiet"]
+    assert rnn_rbm_evaluate.main([os.path.join(ck, "epoch_2.ckpt"), *argv]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    name, rest = last.split(": ")
+    assert name == "Tiny Set test"
+    ll, se, acc = float(rest.split()[1]), float(rest.split()[3]), float(rest.split()[-1].rstrip("%"))
+    assert -88 * np.log(2) < ll < 0 and 0 <= se < 0.5 and 0 <= acc <= 100
+    # a folder: every checkpoint is scored and the best is reported
+    assert rnn_rbm_evaluate.main([ck, *argv, "--split", "valid"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Tiny Set valid: LL/frame")
+    # the baseline: one probability per key from the train split
+    assert rnn_rbm_evaluate.main(["--baseline", "--dataset", path, "--quiet"]) == 0
+    frames = np.zeros((54, 88))
+    for t, frame in enumerate(f for song in data["train"] for f in song):
+        frames[t, [p - 21 for p in frame]] = 1
+    p = (frames.sum(0) + 1) / (len(frames) + 2)
+    test = np.zeros((25, 88))
+    for t, frame in enumerate(f for song in data["test"] for f in song):
+        test[t, [q - 21 for q in frame]] = 1
+    want = (test @ np.log(p) + (1 - test) @ np.log1p(-p)).mean()
+    assert f"LL/frame {want:.3f} ± 0.000" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_models_that_are_not_per_frame(tmp_path):
+    data_path = str(tmp_path / "t.pickle")
+    tiny_dataset(data_path)
+    import rnn_rbm_generate  # noqa: F401  (the shipped checkpoint is the 5-step, articulated model)
+    shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "parameter_checkpoints", "pretrained.ckpt")
+    with pytest.raises(ValueError, match="one-frame, play-only model"):
+        rnn_rbm_evaluate.main([shipped, "--dataset", data_path, "--quiet"])
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "data", "benchmarks")),
+                    reason="../shared/data/benchmarks is not here")
+def test_baseline_on_the_real_benchmarks_matches_the_paper(capsys):
+    for name, want in [("JSB Chorales", -11.06), ("Nottingham", -10.25)]:
+        rnn_rbm_evaluate.main(["--baseline", "--dataset", os.path.join(SHARED, "data", "benchmarks", name + ".pickle"),
+                               "--quiet"])
+        ll = float(capsys.readouterr().out.split("LL/frame ")[1].split()[0])
+        assert ll == pytest.approx(want, abs=0.006)
