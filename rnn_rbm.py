@@ -28,6 +28,7 @@ RnnRbm = collections.namedtuple("RnnRbm", [
     "bv_t",         # [lanes, time, n_visible]: visible biases of the RBM at each row
     "bh_t",         # [lanes, time, n_hidden]: hidden biases of the RBM at each row
     "u_final",      # [lanes, n_hidden_recurrent]: state after the chunk, to feed as u_carry of the next
+    "v_sample",     # [lanes * time, n_visible]: v_t*, the k_train-step Gibbs sample of every row
     "cost",         # []: mean over real rows of F(v_t) - F(v_t*)
     "train_op",
     "params",
@@ -120,14 +121,16 @@ def build_training_graph(hp):
     u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
-    cost = RBM.cd_loss(tf.reshape(x, [-1, nv]), p.W, tf.reshape(bv_t, [-1, nv]),
-                       tf.reshape(bh_t, [-1, hp.n_hidden]), hp.k_train, seed, weights=tf.reshape(mask, [-1]))
+    rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
+    bv_rows, bh_rows = tf.reshape(bv_t, [-1, nv]), tf.reshape(bh_t, [-1, hp.n_hidden])
+    v_sample = RBM.gibbs_sample(rows, p.W, bv_rows, bh_rows, hp.k_train, seed)         # [lanes * time, nv]
+    cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))
 
     optimizer = tf.train.AdamOptimizer(lr) if hp.optimizer == "adam" else tf.train.GradientDescentOptimizer(lr)
     grads = optimizer.compute_gradients(cost, var_list=list(p))
     clipped = [(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads]
     train_op = optimizer.apply_gradients(clipped)
-    return RnnRbm(x, mask, reset, u_carry, lr, seed, u_tm1, bv_t, bh_t, u_last, cost, train_op, p)
+    return RnnRbm(x, mask, reset, u_carry, lr, seed, u_tm1, bv_t, bh_t, u_last, v_sample, cost, train_op, p)
 
 
 def build_generation_graph(hp):

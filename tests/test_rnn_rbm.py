@@ -160,3 +160,36 @@ def test_generation_in_segments_equals_one_run():
             rest = sess.run(gen.music, {gen.u_start: u, gen.v_start: v, gen.n_steps: 4, gen.seed: [5, 0],
                                         gen.first_step: 3})
     np.testing.assert_array_equal(np.concatenate([first, rest], axis=1), whole)
+
+
+def test_batched_loss_equals_per_song_loss_on_the_same_draws(model):
+    # the same negative samples v* fed to every layout: one song per run, two lanes, one lane of two songs
+    sess, m = model
+    grads = tf.gradients(m.cost, list(m.params))
+    rng = np.random.default_rng(11)
+    a, b = song(12, steps=7), song(13, steps=5)
+    sample_a, sample_b = [(rng.random(s.shape) < 0.3).astype(np.float32) for s in (a, b)]
+
+    def run(x, sample, feed=None):
+        return sess.run([m.cost, grads], {m.x: x, m.v_sample: sample, **(feed or {})})
+
+    cost_a, grads_a = run(a[None], sample_a)
+    cost_b, grads_b = run(b[None], sample_b)
+    want_cost = (7 * cost_a + 5 * cost_b) / 12
+    want_grads = [(7 * ga + 5 * gb) / 12 for ga, gb in zip(grads_a, grads_b)]
+
+    lanes = np.zeros((2, 7, HP.n_visible), np.float32)
+    lanes[0], lanes[1, :5] = a, b
+    lane_samples = np.zeros((2, 7, HP.n_visible), np.float32)
+    lane_samples[0], lane_samples[1, :5] = sample_a, sample_b
+    mask = np.array([[1] * 7, [1] * 5 + [0] * 2], np.float32)
+    side_by_side = run(lanes, lane_samples.reshape(-1, HP.n_visible), {m.mask: mask})
+
+    reset = np.zeros((1, 12), np.float32)
+    reset[0, [0, 7]] = 1
+    end_to_end = run(np.vstack([a, b])[None], np.vstack([sample_a, sample_b]), {m.reset: reset})
+
+    for cost, got_grads in (side_by_side, end_to_end):
+        assert cost == pytest.approx(want_cost, rel=1e-5)
+        for got, want in zip(got_grads, want_grads):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
