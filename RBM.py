@@ -100,3 +100,60 @@ def cd_loss(v, W, bv, bh, k, seed, weights=None):
     Its gradient is the CD-k update. `weights` ([batch], optional) masks rows out of the mean.
     """
     return contrastive_gap(v, gibbs_sample(v, W, bv, bh, k, seed), W, bv, bh, weights)
+
+
+def log_z_base(base, n_hidden):
+    """log Z of the base-rate RBM: visible biases `base` ([rows, n_visible]), no weights, zero hidden biases."""
+    return tf.reduce_sum(tf.nn.softplus(base), axis=1) + n_hidden * np.log(2.0)
+
+
+def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
+    """Annealed importance sampling estimate of log Z for the RBM of each row (Salakhutdinov & Murray 2008).
+
+    Row r's RBM has weights W and biases bv[r], bh[r] ([rows, n_visible], [rows, n_hidden]).
+    The chains anneal from the base-rate RBM with visible biases base[r] (and no weights) at
+    beta = 0 to that RBM at beta = 1, through the distributions with unnormalised log-probability
+    log f_b(v) = (1 - b) v.base + b v.bv + sum_j softplus(b (v W + bh)_j); each temperature
+    moves every chain by one Gibbs step. `betas` is an increasing 1-D float array from 0 to 1.
+
+    Returns (log_z, standard_error), each [rows]: the estimate is log Z_base + log mean_m w_m
+    over the n_chains weights w_m; its standard error is std(w) / (sqrt(n_chains) mean(w)).
+    """
+    rows, n_hidden = tf.shape(bv)[0], int(bh.shape[-1])
+
+    def tile(a):                                    # [rows, n] -> [rows * n_chains, n]
+        return tf.reshape(tf.tile(a[:, None, :], [1, n_chains, 1]), [-1, int(a.shape[-1])])
+
+    base_c, bv_c, bh_c = tile(base), tile(bv), tile(bh)
+    betas = tf.constant(np.asarray(betas, np.float32))
+
+    def log_f(v, vw_bh, beta):
+        return ((1.0 - beta) * tf.reduce_sum(v * base_c, 1) + beta * tf.reduce_sum(v * bv_c, 1)
+                + tf.reduce_sum(tf.nn.softplus(beta * vw_bh), 1))
+
+    v0 = sample_bernoulli(tf.sigmoid(base_c), seed)
+
+    def body(k, v, log_w):
+        beta_prev, beta = betas[k - 1], betas[k]
+        vw_bh = tf.matmul(v, W) + bh_c
+        log_w += log_f(v, vw_bh, beta) - log_f(v, vw_bh, beta_prev)
+        step_seed = offset_seed(seed, 2 * k)
+        h = sample_bernoulli(tf.sigmoid(beta * vw_bh), step_seed)
+        v = sample_bernoulli(tf.sigmoid((1.0 - beta) * base_c + beta * (tf.matmul(h, W, transpose_b=True) + bv_c)),
+                             offset_seed(step_seed, 1))
+        return k + 1, v, log_w
+
+    _, _, log_w = tf.while_loop(lambda k, v, log_w: k < tf.shape(betas)[0], body,
+                                [tf.constant(1), v0, tf.zeros([rows * n_chains])], back_prop=False)
+    log_w = tf.reshape(log_w, [rows, n_chains])
+    top = tf.reduce_max(log_w, axis=1, keepdims=True)
+    w = tf.exp(log_w - top)
+    mean_w = tf.reduce_mean(w, axis=1)
+    log_z = log_z_base(base, n_hidden) + tf.squeeze(top, 1) + tf.math.log(mean_w)
+    std_w = tf.sqrt(tf.reduce_mean(tf.square(w - mean_w[:, None]), axis=1))
+    return log_z, std_w / (np.sqrt(n_chains) * mean_w)
+
+
+def mean_field_base(W, bv, bh):
+    """Visible biases of a base-rate RBM near (W, bv, bh): one mean-field pass from the hidden biases."""
+    return bv + tf.matmul(tf.sigmoid(bh), W, transpose_b=True)
