@@ -39,7 +39,8 @@ def build_parser():
                         help="length of each song: RBM steps (e.g. 300; one step is steps_per_rbm 16th notes) "
                              "or bars of 4/4 (e.g. 16bars) (default: 300)")
     parser.add_argument("--primer", default=None,
-                        help="a MIDI file, or the name of a song in the --data folder, whose opening warms up the RNN")
+                        help="a MIDI file, the name of a song in the --data folder, or <dataset>.pickle[:split[:index]], "
+                             "whose opening warms up the RNN")
     parser.add_argument("--prime-steps", type=int, default=100, help="RBM steps of the primer to use (default: 100)")
     parser.add_argument("--keep-primer", action="store_true",
                         help="start each output with the primer itself, to hear the continuation in context")
@@ -68,7 +69,7 @@ def parse_length(text, hp):
 
 def find_primer(name, data):
     """Path of the primer: `name` itself if it is a file, else a song of `data` with that name."""
-    if os.path.isfile(name):
+    if os.path.isfile(name) or PICKLE_PRIMER.fullmatch(name):
         return name
     wanted = os.path.splitext(os.path.basename(name))[0].lower()
     matches = [p for p in datasets.find_midi_files(data) if os.path.splitext(os.path.basename(p))[0].lower() == wanted]
@@ -78,13 +79,28 @@ def find_primer(name, data):
     return matches[0]
 
 
-def primer_rows(path, hp, prime_steps):
-    """The first `prime_steps` RBM rows of a MIDI file: [rows, n_visible]."""
+PICKLE_PRIMER = re.compile(r"(?P<path>.+\.(?:pickle|pkl))(?::(?P<split>[^:]+))?(?::(?P<index>\d+))?")
+
+
+def primer_roll(path, hp):
+    """Piano roll of a primer: a MIDI file, or `<dataset>.pickle[:<split>[:<index>]]` (default test:0)."""
+    match = PICKLE_PRIMER.fullmatch(path)
+    if match:
+        split, index = match.group("split") or "test", int(match.group("index") or 0)
+        songs = datasets.load_pickle_dataset(match.group("path")).get(split)
+        if not songs or index >= len(songs):
+            raise ValueError(f"--primer {path}: {match.group('path')} has no song {index} in split {split!r}")
+        return datasets.pitch_frames_to_piano_roll(songs[index], hp.lowest_note, hp.highest_note, hp.articulation)
     try:
-        roll = midi_manipulation.midi_to_piano_roll(path, hp.lowest_note, hp.highest_note, hp.articulation,
+        return midi_manipulation.midi_to_piano_roll(path, hp.lowest_note, hp.highest_note, hp.articulation,
                                                     hp.max_song_steps)
     except midi_manipulation.MidiError as e:
         raise ValueError(f"--primer: {e}; pass a readable MIDI file") from None
+
+
+def primer_rows(path, hp, prime_steps):
+    """The first `prime_steps` RBM rows of a primer: [rows, n_visible]."""
+    roll = primer_roll(path, hp)
     rows = midi_manipulation.piano_roll_to_rows(roll, hp.steps_per_rbm)[:prime_steps]
     if len(rows) == 0:
         raise ValueError(f"--primer {path} is shorter than one RBM step ({hp.steps_per_rbm} 16th notes); "
@@ -144,7 +160,7 @@ def main(argv=None):
     if args.primer:
         primer_path = find_primer(args.primer, args.data)
         primer = primer_rows(primer_path, hp, args.prime_steps)
-        label = os.path.splitext(os.path.basename(primer_path))[0]
+        label = re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(primer_path))[0].replace(".pickle", ""))
 
     music = generate(checkpoint, hp, args.num_songs, length, primer, seed, progress=not args.quiet)
     os.makedirs(args.out, exist_ok=True)

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+import midi_manipulation
 import RBM
 import rnn_rbm_evaluate
+import rnn_rbm_generate
 import rnn_rbm_train
 import weight_initializations
 from conftest import SHARED
@@ -78,6 +80,12 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert name == "Tiny Set test"
     ll, se, acc = float(rest.split()[1]), float(rest.split()[3]), float(rest.split()[-1].rstrip("%"))
     assert -88 * np.log(2) < ll < 0 and 0 <= se < 0.5 and 0 <= acc <= 100
+    # generation takes the dataset too, as a primer; a paper-preset song is play bits only
+    out = rnn_rbm_generate.main([os.path.join(ck, "epoch_2.ckpt"), "--out", str(tmp_path / "out"), "--length", "6",
+                                 "--primer", path + ":test:1", "--keep-primer", "--num-songs", "1", "--quiet"])
+    assert os.path.basename(out[0]) == "1_Tiny_Set.mid"
+    roll = midi_manipulation.midi_to_piano_roll(out[0], 21, 108, articulation=False)
+    assert roll.shape[0] == 15 + 6 and roll[:15].any()
     # a folder: every checkpoint is scored and the best is reported
     assert rnn_rbm_evaluate.main([ck, *argv, "--split", "valid"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Tiny Set valid: LL/frame")
