@@ -10,6 +10,7 @@ A Gibbs chain of k steps uses the seeds ``seed + [0, j]`` for ``j < 2 k``; calle
 their seeds ``SEED_STRIDE`` apart.
 """
 import collections
+import contextlib
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -33,17 +34,20 @@ def offset_seed(seed, offset):
 def uniform16(like, seed):
     """Uniform integers in [0, 65536), uint16, shaped like `like` ([batch, n], n static).
 
-    Random bits are the cost of CD-k, so each 32 random bits give two 16-bit uniforms.
+    Random bits are the cost of CD-k, so each 64 random bits give four 16-bit uniforms.
     """
     n = int(like.shape[-1])
-    pairs = (n + 1) // 2
-    bits = tf.random.stateless_uniform([tf.shape(like)[0], pairs], seed, minval=None, maxval=None, dtype=tf.uint32)
-    return tf.reshape(tf.bitcast(bits, tf.uint16), [-1, 2 * pairs])[:, :n]
+    quads = (n + 3) // 4
+    bits = tf.random.stateless_uniform([tf.shape(like)[0], quads], seed, minval=None, maxval=None, dtype=tf.uint64)
+    return tf.reshape(tf.bitcast(bits, tf.uint16), [-1, 4 * quads])[:, :n]
 
 
-def _fused():
-    """Scope in which XLA fuses the elementwise work of a Gibbs step into one pass over memory."""
-    return jit.experimental_jit_scope()
+def _fused(on=True):
+    """Scope in which XLA fuses the elementwise work of a Gibbs step into one pass over memory.
+
+    Worth it for large batches (training); for a few rows, XLA's launch cost outweighs it.
+    """
+    return jit.experimental_jit_scope() if on else contextlib.nullcontext()
 
 
 def sample_bernoulli(probs, seed):
@@ -57,25 +61,25 @@ def sample_bernoulli(probs, seed):
         return tf.cast(tf.cast(u, probs.dtype) < probs * 65536.0, probs.dtype)
 
 
-def _activate(product, bias, seed):
+def _activate(product, bias, seed, fused=True):
     """(sigmoid(product + bias), a draw from it), the elementwise part fused."""
     u = uniform16(product, seed)
-    with _fused():
+    with _fused(fused):
         prob = tf.sigmoid(product + bias)
         return prob, tf.cast(tf.cast(u, prob.dtype) < prob * 65536.0, prob.dtype)
 
 
-def gibbs_step(v, W, bv, bh, seed):
+def gibbs_step(v, W, bv, bh, seed, fused=True):
     """One step of block Gibbs sampling v -> h -> v'. v: [batch, n_visible]. Uses seed and seed + [0, 1]."""
-    h_prob, h = _activate(tf.matmul(v, W), bh, seed)                                   # [batch, n_hidden]
-    v_prob, v_new = _activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1))   # [batch, n_visible]
+    h_prob, h = _activate(tf.matmul(v, W), bh, seed, fused)                                       # [batch, n_hidden]
+    v_prob, v_new = _activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1), fused)  # [batch, n_visible]
     return GibbsStep(h_prob, h, v_prob, v_new)
 
 
-def gibbs_sample(v, W, bv, bh, k, seed):
+def gibbs_sample(v, W, bv, bh, k, seed, fused=True):
     """Run k Gibbs steps from v; no gradient flows through the sample."""
     def body(i, v_i):
-        return i + 1, gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i)).v
+        return i + 1, gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused).v
 
     _, v_k = tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), v], back_prop=False)
     return tf.stop_gradient(v_k)

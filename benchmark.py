@@ -23,6 +23,7 @@ import cli
 import config
 import datasets
 
+ORIGINAL_STEPS_PER_S = 1 / 0.55e-3   # the original code: 0.55 ms per RBM step, one song at a time (issue 6)
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "benchmarks")
 
 
@@ -73,10 +74,10 @@ def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
             return rate, cost
 
 
-def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps):
+def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused):
     graph = tf.Graph()
     with graph.as_default():
-        gen = rnn_rbm.build_generation_graph(hp)
+        gen = rnn_rbm.build_generation_graph(hp, fused)
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: 5})   # warm-up
@@ -106,24 +107,36 @@ def main(argv=None):
                  cost_after_epochs=None if cost is None else round(cost, 4), epochs=0 if args.quick else args.epochs)
 
     if "generate" in parts:
-        steps = 60 if args.quick else 300
-        for n_songs in (1, 3, 64):
-            took = generate_throughput(hp, tf, rnn_rbm, n_songs, steps)
-            emit(part="generate", k=hp.k_generate, songs=n_songs, steps=steps, seconds=round(took, 3),
-                 ms_per_step=round(1000 * took / steps, 3), song_steps_per_s=round(n_songs * steps / took))
+        import rnn_rbm_generate
+        for n_songs, steps in ((1, 300), (3, 300), (64, 100), (1024, 40), (2048, 20)):
+            steps = steps // 5 if args.quick else steps
+            fused = n_songs >= rnn_rbm_generate.FUSE_FROM
+            took = generate_throughput(hp, tf, rnn_rbm, n_songs, steps, fused)
+            emit(part="generate", k=hp.k_generate, songs=n_songs, steps=steps, xla_fused=fused, seconds=round(took, 3),
+                 ms_per_step=round(1000 * took / steps, 3), song_steps_per_s=round(n_songs * steps / took),
+                 vs_original=round(n_songs * steps / took / ORIGINAL_STEPS_PER_S, 1))
 
     if "paper" in parts:
         path = os.path.join(BENCHMARKS, "Nottingham.pickle")
         if not os.path.exists(path):
             emit(part="paper", skipped=f"{path} not found")
         else:
-            paper = config.preset("paper")
+            paper = config.preset("paper", batch_songs=16)
             song_rows = datasets.songs_to_rows(datasets.load_data(path, paper, "train"), paper)
             start = time.time()
             rate, _ = train_throughput(song_rows, paper, tf, rnn_rbm, seconds)
             frames = sum(len(r) for r in song_rows)
             emit(part="paper", dataset="Nottingham train", frames=frames, batch_songs=paper.batch_songs,
                  rows_per_s=round(rate), seconds_per_epoch=round(frames / rate, 1))
+        jsb, shipped = os.path.join(BENCHMARKS, "JSB Chorales.pickle"), os.path.join("parameter_checkpoints", "jsb_paper.ckpt")
+        if os.path.exists(jsb) and os.path.exists(shipped + ".index") and not args.quick:
+            import rnn_rbm_evaluate
+            eval_args = rnn_rbm_evaluate.build_parser().parse_args(["--dataset", jsb])
+            start = time.time()
+            ll, se, _, acc, frames = rnn_rbm_evaluate.evaluate_checkpoint(shipped, jsb, "test", eval_args)
+            emit(part="paper", dataset="JSB Chorales test", evaluation="AIS", chains=eval_args.chains,
+                 temperatures=eval_args.betas, frames=frames, seconds=round(time.time() - start, 1),
+                 ll_per_frame=round(ll, 3), acc=round(acc, 4))
     return 0
 
 

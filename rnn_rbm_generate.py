@@ -27,7 +27,8 @@ import plots
 
 log = logging.getLogger(__name__)
 
-SEGMENT = 20   # RBM rows generated per session run, so that the progress bar moves
+SEGMENT = 20     # RBM rows generated per session run, so that the progress bar moves
+FUSE_FROM = 64   # songs from which XLA-fused sampling is faster (benchmark.py)
 
 
 def build_parser():
@@ -115,7 +116,7 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
-        gen = rnn_rbm.build_generation_graph(hp)
+        gen = rnn_rbm.build_generation_graph(hp, fused=num_songs >= FUSE_FROM)
         saver = checkpoints.make_saver(gen.params)
         with tf.Session(graph=graph) as sess:
             checkpoints.restore(sess, saver, checkpoint)
