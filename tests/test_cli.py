@@ -9,14 +9,18 @@ import numpy as np
 import pytest
 
 import audio
+import benchmark
+import fuzz_midi
 import make_default_data
 import midi_manipulation
 import plot_piano_roll
+import rnn_rbm_evaluate
 import rnn_rbm_generate
 import rnn_rbm_train
 import weight_initializations
 
-SCRIPTS = [weight_initializations, rnn_rbm_train, rnn_rbm_generate, make_default_data, plot_piano_roll]
+SCRIPTS = [weight_initializations, rnn_rbm_train, rnn_rbm_generate, rnn_rbm_evaluate, make_default_data,
+           plot_piano_roll, benchmark, fuzz_midi]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.__name__)
