@@ -35,7 +35,7 @@ def import_tf():
             saved = os.dup(2)
             os.dup2(held.fileno(), 2)
             try:
-                import tensorflow  # noqa: F401
+                import tensorflow  # noqa: F401  (loaded here with its start-up output held aside)
             except BaseException:
                 os.dup2(saved, 2)
                 held.seek(0)

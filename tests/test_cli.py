@@ -1,18 +1,11 @@
 """The command lines: help text, positional forms, and options that steer generation."""
 import argparse
-import os
-import shutil
-import wave
 
-import mido
-import numpy as np
 import pytest
 
-import audio
 import benchmark
 import fuzz_midi
 import make_default_data
-import midi_manipulation
 import plot_piano_roll
 import rnn_rbm_evaluate
 import rnn_rbm_generate

@@ -105,7 +105,7 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
 def test_evaluate_refuses_models_that_are_not_per_frame(tmp_path):
     data_path = str(tmp_path / "t.pickle")
     tiny_dataset(data_path)
-    import rnn_rbm_generate  # noqa: F401  (the shipped checkpoint is the 5-step, articulated model)
+    # the shipped checkpoint is the 5-step, articulated model
     shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "parameter_checkpoints", "pretrained.ckpt")
     with pytest.raises(ValueError, match="one-frame, play-only model"):

@@ -2,9 +2,6 @@
 import logging
 import os
 import pickle
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -13,15 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checkpoints
 import config
 import datasets
 import midi_corpus
 import midi_manipulation as mm
-import rnn_rbm_generate
-import rnn_rbm_train
-import weight_initializations
-from conftest import ROOT, write_midi
+from conftest import write_midi
 
 HP = config.HParams(steps_per_rbm=2, max_song_steps=1000)
 
