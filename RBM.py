@@ -42,6 +42,11 @@ def uniform16(like, seed):
     return tf.reshape(tf.bitcast(bits, tf.uint16), [-1, 4 * quads])[:, :n]
 
 
+def repeat_rows(a, times):
+    """Each row of `a` repeated `times` times in a row: [rows, n] -> [rows * times, n]."""
+    return tf.reshape(tf.tile(a[:, None, :], [1, times, 1]), [-1, int(a.shape[-1])])
+
+
 def _fused(on=True):
     """Scope in which XLA fuses the elementwise work of a Gibbs step into one pass over memory.
 
@@ -125,10 +130,7 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
     """
     rows, n_hidden = tf.shape(bv)[0], int(bh.shape[-1])
 
-    def tile(a):                                    # [rows, n] -> [rows * n_chains, n]
-        return tf.reshape(tf.tile(a[:, None, :], [1, n_chains, 1]), [-1, int(a.shape[-1])])
-
-    base_c, bv_c, bh_c = tile(base), tile(bv), tile(bh)
+    base_c, bv_c, bh_c = (repeat_rows(a, n_chains) for a in (base, bv, bh))   # [rows * n_chains, n]
     betas = tf.constant(np.asarray(betas, np.float32))
 
     def log_f(v, vw_bh, beta):

@@ -58,18 +58,17 @@ def dataset_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def split_rolls(path, split, lowest_note, highest_note):
-    """Play-only piano rolls of a split, checking that every pitch is inside the model's range."""
-    data = datasets.load_pickle_dataset(path)
+def split_rolls(data, path, split, lowest_note, highest_note):
+    """Play-only piano rolls of a split of `data` (loaded from `path`), checking that every pitch is
+    inside the model's range."""
     if split not in data:
         raise ValueError(f"{path} has no split {split!r}; it has {', '.join(map(repr, data))}")
     pitches = [p for song in data[split] for frame in song for p in frame]
     if pitches and not lowest_note <= min(pitches) <= max(pitches) <= highest_note:
         raise ValueError(f"{path} [{split}] has pitches {min(pitches)}..{max(pitches)}, outside the model's "
                          f"{lowest_note}..{highest_note}, so its likelihood is undefined; train with --preset paper")
-    rolls = [datasets.pitch_frames_to_piano_roll(song, lowest_note, highest_note, False).astype(np.float32)
-             for song in data[split] if len(song)]
-    return data, rolls
+    return [datasets.pitch_frames_to_piano_roll(song, lowest_note, highest_note, False).astype(np.float32)
+            for song in data[split] if len(song)]
 
 
 def accuracy(p, v):
@@ -82,9 +81,9 @@ def accuracy(p, v):
 
 def evaluate_baseline(path, split):
     lowest, highest = config.PRESETS["paper"]["lowest_note"], config.PRESETS["paper"]["highest_note"]
-    data, rolls = split_rolls(path, split, lowest, highest)
-    _, train = split_rolls(path, "train", lowest, highest)
-    train = np.concatenate(train)
+    data = datasets.load_pickle_dataset(path)
+    rolls = split_rolls(data, path, split, lowest, highest)
+    train = np.concatenate(split_rolls(data, path, "train", lowest, highest))
     p = (train.sum(0) + 1.0) / (len(train) + 2.0)
     v = np.concatenate(rolls)
     ll = v @ np.log(p) + (1 - v) @ np.log1p(-p)
@@ -98,7 +97,7 @@ def evaluate_checkpoint(path, dataset, split, args):
         raise ValueError(f"{path} models {hp.steps_per_rbm} steps of play{'+articulate' if hp.articulation else ''} "
                          "bits per RBM; LL per frame needs a one-frame, play-only model (weight_initializations.py "
                          "--preset paper)")
-    _, rolls = split_rolls(dataset, split, hp.lowest_note, hp.highest_note)
+    rolls = split_rolls(datasets.load_pickle_dataset(dataset), dataset, split, hp.lowest_note, hp.highest_note)
     rolls = rolls[:args.max_songs]
     tf = cli.import_tf()
     import RBM
@@ -115,10 +114,9 @@ def evaluate_checkpoint(path, dataset, split, args):
         log_z, log_z_se = RBM.ais_log_z(p.W, bv_in, bh_in, RBM.mean_field_base(p.W, bv_in, bh_in),
                                         np.linspace(0.0, 1.0, args.betas + 1), args.chains, seed)
 
-        def tile(a):                                                                    # [frames * chains, n]
-            return tf.reshape(tf.tile(a[:, None, :], [1, args.acc_chains, 1]), [-1, int(a.shape[-1])])
-        chains = RBM.gibbs_sample(tile(v_prev), p.W, tile(bv_in), tile(bh_in), hp.k_generate, seed)
-        marginals = RBM.gibbs_step(chains, p.W, tile(bv_in), tile(bh_in), RBM.offset_seed(seed, 1 << 15)).v_prob
+        v_c, bv_c, bh_c = (RBM.repeat_rows(a, args.acc_chains) for a in (v_prev, bv_in, bh_in))  # [frames * chains, n]
+        chains = RBM.gibbs_sample(v_c, p.W, bv_c, bh_c, hp.k_generate, seed)
+        marginals = RBM.gibbs_step(chains, p.W, bv_c, bh_c, RBM.offset_seed(seed, 1 << 15)).v_prob
         marginals = tf.reduce_mean(tf.reshape(marginals, [-1, args.acc_chains, hp.n_visible]), axis=1)
 
         with tf.Session(graph=graph) as sess:
