@@ -31,15 +31,47 @@ def offset_seed(seed, offset):
     return seed + tf.stack([tf.constant(0, tf.int64), tf.cast(offset, tf.int64)])
 
 
-def uniform16(like, seed):
-    """Uniform integers in [0, 65536), uint16, shaped like `like` ([batch, n], n static).
+def _U32(value):
+    return tf.constant(value, tf.uint32)
 
-    Random bits are the cost of CD-k, so each 64 random bits give four 16-bit uniforms.
+
+def _mix32(x):
+    """Wellons' lowbias32 finaliser: an avalanching 32-bit hash, elementwise on uint32."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _U32(16)))
+    x *= _U32(0x7FEB352D)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _U32(15)))
+    x *= _U32(0x846CA68B)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _U32(16)))
+
+
+def uniform16(like, seed, fused=True, first_row=0):
+    """Uniform integers in [0, 65536) as float32, one per entry of `like` ([batch, n], n static).
+
+    Random numbers are the cost of CD-k. Fused (inside an XLA scope, for large batches), they
+    come from a counter-based hash that XLA compiles into the sampling arithmetic, several
+    times faster than TF's Philox kernel; each 32-bit hash gives two 16-bit uniforms. The
+    seed's four 32-bit words are hashed into a key; each pair of entries hashes its position
+    offset by the key, then that hash xor the key again, so that two keys never give shifted
+    copies of one stream. Unfused (a few rows, where the ~20 small ops of the hash would cost
+    more than the numbers), each 64 bits of TF's Philox give four uniforms instead: the same
+    distribution, other draws.
+
+    Fused, an entry's draw depends only on the seed and its position, where `like` is rows
+    first_row, first_row + 1, ... of a larger batch: a batch cut into blocks draws as a whole.
     """
     n = int(like.shape[-1])
-    quads = (n + 3) // 4
-    bits = tf.random.stateless_uniform([tf.shape(like)[0], quads], seed, minval=None, maxval=None, dtype=tf.uint64)
-    return tf.reshape(tf.bitcast(bits, tf.uint16), [-1, 4 * quads])[:, :n]
+    if not fused:
+        quads = (n + 3) // 4
+        bits = tf.random.stateless_uniform([tf.shape(like)[0], quads], seed, minval=None, maxval=None, dtype=tf.uint64)
+        return tf.cast(tf.reshape(tf.bitcast(bits, tf.uint16), [-1, 4 * quads])[:, :n], tf.float32)
+    words = tf.reshape(tf.bitcast(seed, tf.uint32), [4])
+    key = _mix32(words[0] ^ _mix32(words[1] ^ _mix32(words[2] ^ _mix32(words[3]))))
+    pairs = (n + 1) // 2
+    position = tf.bitcast(tf.range(tf.shape(like)[0] * pairs, dtype=tf.int32) + first_row * pairs, tf.uint32)
+    bits = tf.reshape(_mix32(_mix32(position + key * _U32(0x9E3779B9)) ^ key), [-1, pairs])   # [batch, pairs]
+    low = tf.bitwise.bitwise_and(bits, _U32(0xFFFF))
+    high = tf.bitwise.right_shift(bits, _U32(16))
+    return tf.cast(tf.concat([low, high], axis=1)[:, :n], tf.float32)
 
 
 def repeat_rows(a, times):
@@ -61,33 +93,58 @@ def sample_bernoulli(probs, seed):
     A draw is on when its 16-bit uniform u is below 65536 p: an exact Bernoulli draw for p on
     the 2^-16 grid, and off by less than 2^-16 in between.
     """
-    u = uniform16(probs, seed)
     with _fused():
-        return tf.cast(tf.cast(u, probs.dtype) < probs * 65536.0, probs.dtype)
+        return tf.cast(uniform16(probs, seed) < probs * 65536.0, probs.dtype)
 
 
-def _activate(product, bias, seed, fused=True):
-    """(sigmoid(product + bias), a draw from it), the elementwise part fused."""
-    u = uniform16(product, seed)
+def _activate(product, bias, seed, fused=True, first_row=0):
+    """(sigmoid(product + bias), a draw from it), the elementwise part fused.
+
+    A draw is on when u / 65536 < sigmoid(logits) for its 16-bit uniform u. Fused, that is
+    tested as u / 32768 - 1 < tanh(logits / 2), which XLA computes faster than the sigmoid, and
+    the probability costs nothing unless it is used.
+    """
     with _fused(fused):
-        prob = tf.sigmoid(product + bias)
-        return prob, tf.cast(tf.cast(u, prob.dtype) < prob * 65536.0, prob.dtype)
+        logits = product + bias
+        prob = tf.sigmoid(logits)
+        u = uniform16(logits, seed, fused, first_row)
+        on = u * (1.0 / 32768.0) - 1.0 < tf.tanh(0.5 * logits) if fused else u < prob * 65536.0
+        return prob, tf.cast(on, prob.dtype)
 
 
-def gibbs_step(v, W, bv, bh, seed, fused=True):
+def gibbs_step(v, W, bv, bh, seed, fused=True, first_row=0):
     """One step of block Gibbs sampling v -> h -> v'. v: [batch, n_visible]. Uses seed and seed + [0, 1]."""
-    h_prob, h = _activate(tf.matmul(v, W), bh, seed, fused)                                       # [batch, n_hidden]
-    v_prob, v_new = _activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1), fused)  # [batch, n_visible]
-    return GibbsStep(h_prob, h, v_prob, v_new)
+    h_prob, h = _activate(tf.matmul(v, W), bh, seed, fused, first_row)                             # [batch, n_hidden]
+    v_prob, v_new = _activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1), fused, first_row)
+    return GibbsStep(h_prob, h, v_prob, v_new)                                                        # v: [batch, n_visible]
 
 
-def gibbs_sample(v, W, bv, bh, k, seed, fused=True):
-    """Run k Gibbs steps from v; no gradient flows through the sample."""
-    def body(i, v_i):
-        return i + 1, gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused).v
+def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1):
+    """Run k Gibbs steps from v; no gradient flows through the sample.
 
-    _, v_k = tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), v], back_prop=False)
-    return tf.stop_gradient(v_k)
+    With blocks > 1 (fused only), the rows are cut into that many blocks, each its own chain,
+    which TF runs side by side: XLA runs the sampling arithmetic on one core, so two chains keep
+    both cores busy, and a smaller block stays in cache. Every row draws as in one chain.
+    """
+    def chain(v, bv, bh, first_row):
+        def body(i, v_i):
+            return i + 1, gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused, first_row).v
+
+        return tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), v], back_prop=False)[1]
+
+    if blocks == 1:
+        return tf.stop_gradient(chain(v, bv, bh, 0))
+    if not fused:
+        raise ValueError("Gibbs chains in blocks need fused sampling")
+    rows = tf.shape(v)[0]
+    bounds = [rows * b // blocks for b in range(blocks + 1)]
+
+    def block(a, b):
+        a = tf.convert_to_tensor(a)
+        return a[bounds[b]:bounds[b + 1]] if a.shape.rank == 2 else a
+
+    samples = [chain(block(v, b), block(bv, b), block(bh, b), bounds[b]) for b in range(blocks)]
+    return tf.stop_gradient(tf.concat(samples, axis=0))
 
 
 def free_energy(v, W, bv, bh):

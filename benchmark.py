@@ -47,25 +47,24 @@ def emit(**record):
 
 
 def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
-    """(rows/s over about `seconds` of steady training, cost after `epochs` epochs or None)."""
+    """(rows/s of whole training epochs, over at least `seconds`; cost after `epochs` epochs or None).
+
+    Times rnn_rbm_train.train_epoch itself: lane packing, feeding, the RNN, CD-k, the gradients
+    and the update, after one untimed epoch in which XLA compiles for these shapes.
+    """
     import rnn_rbm_train
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
         model = rnn_rbm.build_training_graph(hp)
-        with tf.Session(graph=graph) as sess:
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks)) as sess:
             sess.run(tf.global_variables_initializer())
-            rnn_rbm_train.train_epoch(sess, model, song_rows[:max(2, hp.batch_songs)], hp, 0)   # warm-up
-            x, mask, reset = rnn_rbm_train.pack_lanes(song_rows, hp, np.random.default_rng(0))
-            rows, start, runs = 0, time.time(), 0
-            u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
-            while time.time() - start < seconds:
-                i = runs % len(x)
-                _, u = sess.run([model.train_op, model.u_final],
-                                {model.x: x[i], model.mask: mask[i], model.reset: reset[i], model.u_carry: u})
-                rows += int(mask[i].sum())
-                runs += 1
-            rate = rows / (time.time() - start)
+            rnn_rbm_train.train_epoch(sess, model, song_rows, hp, 0)   # warm-up
+            timed, start = 0, time.time()
+            while timed == 0 or time.time() - start < seconds:
+                timed += 1
+                rnn_rbm_train.train_epoch(sess, model, song_rows, hp, timed)
+            rate = timed * sum(len(r) for r in song_rows) / (time.time() - start)
             cost = None
             if epochs:
                 sess.run(tf.global_variables_initializer())
@@ -75,10 +74,11 @@ def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
 
 
 def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused):
+    blocks = rnn_rbm.gibbs_blocks(n_songs) if fused else 1
     graph = tf.Graph()
     with graph.as_default():
-        gen = rnn_rbm.build_generation_graph(hp, fused)
-        with tf.Session(graph=graph) as sess:
+        gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks)) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: 5})   # warm-up
             start = time.time()

@@ -116,9 +116,11 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
-        gen = rnn_rbm.build_generation_graph(hp, fused=num_songs >= FUSE_FROM)
+        fused = num_songs >= FUSE_FROM
+        blocks = rnn_rbm.gibbs_blocks(num_songs) if fused else 1
+        gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
         saver = checkpoints.make_saver(gen.params)
-        with tf.Session(graph=graph) as sess:
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks)) as sess:
             checkpoints.restore(sess, saver, checkpoint)
             feed = {gen.n_songs: num_songs, gen.seed: [seed, 0]}
             if primer is not None:

@@ -73,26 +73,36 @@ def pack_lanes(song_rows, hp, rng):
         lane = int(np.argmin(lengths))
         lanes[lane].append(song_rows[i])
         lengths[lane] += len(song_rows[i])
-    n_chunks = math.ceil(lengths.max() / hp.chunk_len)
-    x = np.zeros((n_lanes, n_chunks * hp.chunk_len, hp.n_visible), np.float32)
-    mask = np.zeros(x.shape[:2], np.float32)
-    reset = np.zeros(x.shape[:2], np.float32)
+    n_chunks, chunk_len = math.ceil(lengths.max() / hp.chunk_len), hp.chunk_len
+    x = np.zeros((n_chunks, n_lanes, chunk_len, hp.n_visible), np.float32)
+    mask = np.zeros(x.shape[:3], np.float32)
+    reset = np.zeros(x.shape[:3], np.float32)
     for lane, songs in enumerate(lanes):
         t = 0
         for rows in songs:
-            x[lane, t:t + len(rows)] = rows
-            reset[lane, t] = 1.0
+            reset[t // chunk_len, lane, t % chunk_len] = 1.0
+            done = 0
+            while done < len(rows):   # the song's rows, a chunk at a time, straight into the chunk-major layout
+                chunk, step = divmod(t + done, chunk_len)
+                take = min(chunk_len - step, len(rows) - done)
+                x[chunk, lane, step:step + take] = rows[done:done + take]
+                mask[chunk, lane, step:step + take] = 1.0
+                done += take
             t += len(rows)
-        mask[lane, :t] = 1.0
-
-    def chunked(a):
-        a = a.reshape(n_lanes, n_chunks, hp.chunk_len, *a.shape[2:])
-        return np.ascontiguousarray(np.swapaxes(a, 0, 1))
-    return chunked(x), chunked(mask), chunked(reset)
+    return x, mask, reset
 
 
 def learning_rate(hp, epoch):
     return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
+
+
+def used_steps(mask, chunk_len):
+    """Steps of a chunk's mask ([lanes, chunk_len]) worth running: up to its last real row, rounded
+    up to a quarter of chunk_len, so that a part-empty last chunk costs little and XLA sees at
+    most four shapes."""
+    quarter = max(1, chunk_len // 4)
+    real = np.flatnonzero(mask.any(axis=0))
+    return min(chunk_len, -(-(int(real[-1]) + 1) // quarter) * quarter) if len(real) else quarter
 
 
 def train_epoch(sess, model, song_rows, hp, epoch):
@@ -106,8 +116,10 @@ def train_epoch(sess, model, song_rows, hp, epoch):
     u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
     total = 0.0
     for i in range(len(x)):
+        steps = used_steps(mask[i], hp.chunk_len)
         cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
-                              {model.x: x[i], model.mask: mask[i], model.reset: reset[i], model.u_carry: u,
+                              {model.x: x[i][:, :steps], model.mask: mask[i][:, :steps],
+                               model.reset: reset[i][:, :steps], model.u_carry: u,
                                model.lr: learning_rate(hp, epoch), model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
         total += float(cost) * float(mask[i].sum())
     return total / float(mask.sum())
@@ -174,7 +186,7 @@ def main(argv=None):
         tf.set_random_seed(hp.seed)
         model = rnn_rbm.build_training_graph(hp)
         saver = checkpoints.make_saver(model.params)
-        sess = tf.Session(graph=graph)
+        sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks))
         sess.run(tf.global_variables_initializer())
         checkpoints.restore(sess, saver, init)
 

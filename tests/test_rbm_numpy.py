@@ -1,5 +1,6 @@
 """The RBM maths against plain NumPy."""
 import numpy as np
+import pytest
 import tensorflow.compat.v1 as tf
 
 import RBM
@@ -122,3 +123,40 @@ def test_draws_are_a_function_of_the_seed():
                        RBM.sample_bernoulli(probs, RBM.offset_seed(SEED, 1))])
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_fused_uniforms_are_uniform_and_independent():
+    # the counter-based hash: flat histogram, no correlation between neighbours, the two halves
+    # of one hash, or two seeds one apart
+    with tf.Graph().as_default():
+        like = tf.zeros([2000, 780])
+        a, b = run([RBM.uniform16(like, SEED), RBM.uniform16(like, RBM.offset_seed(SEED, 1))])
+    assert a.min() >= 0 and a.max() <= 65535 and np.all(a == np.round(a))
+    counts = np.bincount((a // 4096).astype(int).ravel(), minlength=16)
+    expected = a.size / 16
+    assert ((counts - expected) ** 2 / expected).sum() < 50          # chi-square, 15 d.o.f.: 50 is p < 1e-5
+    z = (a - 32767.5) / 18918.6                                       # standardised: mean 0, sd 1
+    zb = (b - 32767.5) / 18918.6
+    for x, y in ((z[:, :-1], z[:, 1:]), (z[:-1], z[1:]), (z[:, :390], z[:, 390:]), (z, zb)):
+        assert abs((x * y).mean()) < 0.005                            # about 4 standard errors at this size
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1) < 0.005
+
+
+def test_fused_and_unfused_draws_follow_the_sigmoid():
+    bv = np.linspace(-3, 3, 13).astype(np.float32)
+    W = np.zeros((13, 4), np.float32)
+    with tf.Graph().as_default():
+        v = tf.zeros([20000, 13])
+        fused, unfused = run([RBM.gibbs_step(v, W, bv, np.zeros(4, np.float32), SEED, fused).v for fused in (True, False)])
+    for draws in (fused, unfused):
+        np.testing.assert_allclose(draws.mean(0), sigmoid(bv), atol=0.015)
+
+
+@pytest.mark.parametrize("blocks", [2, 3])
+def test_chains_in_blocks_draw_as_one_chain(blocks):
+    rng = np.random.default_rng(8)
+    v, W, bv, bh = random_rbm(rng, nv=9, nh=4, rows=50)
+    with tf.Graph().as_default():
+        one, cut = run([RBM.gibbs_sample(tf.constant(v), W, bv, bh, 4, SEED, blocks=b) for b in (1, blocks)])
+    np.testing.assert_array_equal(one, cut)
+    assert 0.1 < one.mean() < 0.9

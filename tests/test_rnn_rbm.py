@@ -193,3 +193,28 @@ def test_batched_loss_equals_per_song_loss_on_the_same_draws(model):
         assert cost == pytest.approx(want_cost, rel=1e-5)
         for got, want in zip(got_grads, want_grads):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_lanes_hold_every_song_once_in_order():
+    import rnn_rbm_train
+    hp = HP.replace(batch_songs=3, chunk_len=4)
+    songs = [np.full((n, HP.n_visible), i + 1, np.float32) for i, n in enumerate([5, 3, 7, 2, 6])]
+    x, mask, reset = rnn_rbm_train.pack_lanes(songs, hp, np.random.default_rng(0))
+    assert x.shape == (mask.shape[0], 3, 4, HP.n_visible) and x.flags.c_contiguous
+    lanes = [np.concatenate(list(x[:, lane])) for lane in range(3)]           # [time, n_visible] per lane
+    lane_mask = [np.concatenate(list(mask[:, lane])) for lane in range(3)]
+    lane_reset = [np.concatenate(list(reset[:, lane])) for lane in range(3)]
+    seen = []
+    for rows, m, r in zip(lanes, lane_mask, lane_reset):
+        real = int(m.sum())
+        assert np.all(m[:real] == 1) and np.all(m[real:] == 0) and np.all(rows[real:] == 0)
+        starts = np.flatnonzero(r)
+        for begin, end in zip(starts, list(starts[1:]) + [real]):
+            song_id = int(rows[begin, 0])
+            np.testing.assert_array_equal(rows[begin:end], songs[song_id - 1])
+            seen.append(song_id)
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+    last = mask[-1]
+    assert rnn_rbm_train.used_steps(last, 4) == max(np.flatnonzero(last.any(0))) + 1   # quarter of 4 is 1 step
+    assert rnn_rbm_train.used_steps(np.ones((3, 100)), 100) == 100
+    assert rnn_rbm_train.used_steps(np.pad(np.ones((3, 26)), [(0, 0), (0, 74)]), 100) == 50
