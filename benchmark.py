@@ -1,10 +1,12 @@
 """Speed of training and generation, one JSON object per line.
 
-    python benchmark.py [--quick] [--only train,generate,paper]
+    python benchmark.py [--quick] [--only train,random,generate,paper] [--batch-songs 1,16,32]
 
 - train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
   at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
   --batch-songs, and the cost after a fixed number of epochs.
+- random: millions of uniform random numbers per second, TF's own and this project's, and the
+  CD-15 training rows/s that each could feed at most.
 - generate: RBM steps/s of generation (k = 25) for 1 song and for a batch of songs.
 - paper: the 2012 paper's preset (88 keys, 1 frame per RBM, 150 hidden): seconds per
   training epoch on Nottingham, when ../shared/data/benchmarks is there.
@@ -24,13 +26,14 @@ import config
 import datasets
 
 ORIGINAL_STEPS_PER_S = 1 / 0.55e-3   # the original code: 0.55 ms per RBM step, one song at a time (issue 6)
+UNIFORMS_PER_ROW = 15 * (780 + 50)   # CD-15 at the original's size draws this many uniforms per row
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "benchmarks")
 
 
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
-    parser.add_argument("--only", default="train,generate,paper", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--only", default="train,random,generate,paper", help="comma-separated parts to run (default: all)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
     parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the fixed-epoch cost figure (default: %(default)s)")
@@ -87,6 +90,37 @@ def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused):
     return seconds
 
 
+def random_throughput(tf, seconds):
+    """Millions of uniforms per second from TF's stateless float uniforms and from RBM.uniform16
+    (fused), drawn 30 times per run at one training chunk's size (1,600 x 780)."""
+    import RBM
+    rates = {}
+    for name in ("tf_stateless_uniform", "rbm_uniform16_fused"):
+        graph = tf.Graph()
+        with graph.as_default():
+            seed = tf.placeholder(tf.int64, [2])
+            like = tf.zeros([1600, 780])
+
+            def draw(i, total):
+                step_seed = RBM.offset_seed(seed, i)
+                if name == "tf_stateless_uniform":
+                    u = tf.random.stateless_uniform([1600, 780], step_seed)
+                else:
+                    with RBM._fused():
+                        u = RBM.uniform16(like, step_seed)
+                return i + 1, total + tf.reduce_sum(u[:, :1])
+
+            _, out = tf.while_loop(lambda i, total: i < 30, draw, [tf.constant(0), tf.constant(0.0)])
+            with tf.Session(graph=graph) as sess:
+                sess.run(out, {seed: [0, 0]})
+                runs, start = 0, time.time()
+                while runs == 0 or time.time() - start < seconds:
+                    runs += 1
+                    sess.run(out, {seed: [runs, 0]})
+                rates[name] = runs * 30 * 1600 * 780 / (time.time() - start) / 1e6
+    return rates
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
@@ -105,6 +139,11 @@ def main(argv=None):
             emit(part="train", model="original size 780/50/100, CD-15", batch_songs=lanes, rows_per_s=round(rate),
                  steps_16th_per_s=round(rate * hp.steps_per_rbm), epoch_rows=sum(len(r) for r in song_rows),
                  cost_after_epochs=None if cost is None else round(cost, 4), epochs=0 if args.quick else args.epochs)
+
+    if "random" in parts:
+        for name, rate in random_throughput(tf, seconds).items():
+            emit(part="random", generator=name, million_uniforms_per_s=round(rate),
+                 cd15_rows_per_s_limit=round(rate * 1e6 / UNIFORMS_PER_ROW))
 
     if "generate" in parts:
         import rnn_rbm_generate

@@ -116,8 +116,9 @@ ROWS_PER_BLOCK = 800   # rows per side-by-side Gibbs chain: the fastest block si
 
 
 def gibbs_blocks(rows):
-    """How many side-by-side Gibbs chains (RBM.gibbs_sample's blocks) to cut `rows` rows into."""
-    return max(1, math.ceil(rows / ROWS_PER_BLOCK))
+    """How many side-by-side Gibbs chains (RBM.gibbs_sample's blocks) to cut `rows` rows into:
+    blocks of about ROWS_PER_BLOCK rows, at most one per core."""
+    return max(1, min(os.cpu_count() or 1, math.ceil(rows / ROWS_PER_BLOCK)))
 
 
 def session_config(blocks):
