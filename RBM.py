@@ -217,15 +217,31 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
     return log_z, std_w / (np.sqrt(n_chains) * mean_w)
 
 
-def mean_field_base(W, bv, bh, iterations=10, damping=0.5):
-    """Visible biases of a base-rate RBM near (W, bv, bh): the logits of its mean-field visible marginals.
+def gibbs_marginals(v_start, W, bv, bh, k, n_chains, seed):
+    """p(v_i = 1) under each row's RBM, estimated by n_chains Gibbs chains of k steps started at
+    that row of v_start: the mean of the visible probabilities of one more step. [rows, n_visible].
+    Uses the seeds seed + [0, j] for j <= 2 k."""
+    v_c, bv_c, bh_c = (repeat_rows(tf.convert_to_tensor(a), n_chains) for a in (v_start, bv, bh))
+    chains = gibbs_sample(v_c, W, bv_c, bh_c, k, seed)
+    v_prob = gibbs_step(chains, W, bv_c, bh_c, offset_seed(seed, 2 * k)).v_prob   # [rows * n_chains, n_visible]
+    return tf.reduce_mean(tf.reshape(v_prob, [-1, n_chains, int(v_prob.shape[-1])]), axis=1)
 
-    The closer the base is to the RBM, the fewer temperatures AIS needs; for the sharply peaked
-    conditionals of a well-trained RNN-RBM a single pass is far off, so the fixed point
-    m_v = sigmoid(bv + W sigmoid(bh + m_v W)) is iterated (damped).
+
+def marginal_base(marginals, floor=1e-4):
+    """Visible biases of a base-rate RBM for AIS whose units are on with the given probabilities
+    ([rows, n_visible], kept within [floor, 1 - floor] so that every state stays possible).
+
+    From sampled marginals this base covers every mode the chains found. The fixed point of
+    mean field settles on one mode instead, and on Nottingham's sharp conditionals AIS from
+    there missed the others: estimates of log p above 0.
     """
-    m_v = tf.sigmoid(bv + tf.matmul(tf.sigmoid(bh), W, transpose_b=True))
-    for _ in range(iterations):
-        logits = bv + tf.matmul(tf.sigmoid(bh + tf.matmul(m_v, W)), W, transpose_b=True)
-        m_v = damping * m_v + (1.0 - damping) * tf.sigmoid(logits)
-    return bv + tf.matmul(tf.sigmoid(bh + tf.matmul(m_v, W)), W, transpose_b=True)
+    p = tf.clip_by_value(marginals, floor, 1.0 - floor)
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+
+def ais_betas(n):
+    """n + 1 temperatures from 0 to 1, spaced like Salakhutdinov & Murray's (2008) 500 / 4,000 /
+    10,000 in [0, 0.5) / [0.5, 0.9) / [0.9, 1]: dense near 1, where the sharp distributions are."""
+    low, mid = max(1, n // 29), max(1, 8 * n // 29)
+    return np.concatenate([np.linspace(0.0, 0.5, low, endpoint=False), np.linspace(0.5, 0.9, mid, endpoint=False),
+                           np.linspace(0.9, 1.0, max(2, n - low - mid + 1))])

@@ -5,9 +5,11 @@
 
 LL is the mean over every frame of the split of log p(v_t | v_<t), in nats. The first frame
 of each song counts too, conditioned on the trained initial state u0. Each frame's RBM
-partition function is estimated by annealed importance sampling (--chains chains, --betas
-temperatures spaced evenly from the base-rate RBM to the frame's RBM). The ± figure is the
-standard error of the mean LL that comes from AIS alone.
+partition function is estimated by annealed importance sampling: --chains chains, --betas
+temperatures (spaced as Salakhutdinov & Murray 2008: dense near the frame's RBM), from a
+base-rate RBM whose units are on with the frame's marginals (those used for ACC below). The
+± figure is the standard error of the mean LL that comes from AIS alone; AIS underestimates
+log Z when it has too few temperatures, so raise --betas until the LL stops falling.
 
 ACC is the expected frame-level accuracy of Bay et al. (2009), sum TP / (TP + FP + FN) over
 every frame, where each frame is predicted from the frames before it: the model's marginals
@@ -111,13 +113,9 @@ def evaluate_checkpoint(path, dataset, split, args):
         bh_in = tf.placeholder(tf.float32, [None, hp.n_hidden])                         # [frames, n_hidden]
         v_prev = tf.placeholder(tf.float32, [None, hp.n_visible])                       # [frames, n_visible]
         seed = tf.placeholder(tf.int64, [2])
-        log_z, log_z_se = RBM.ais_log_z(p.W, bv_in, bh_in, RBM.mean_field_base(p.W, bv_in, bh_in),
-                                        np.linspace(0.0, 1.0, args.betas + 1), args.chains, seed)
-
-        v_c, bv_c, bh_c = (RBM.repeat_rows(a, args.acc_chains) for a in (v_prev, bv_in, bh_in))  # [frames * chains, n]
-        chains = RBM.gibbs_sample(v_c, p.W, bv_c, bh_c, hp.k_generate, seed)
-        marginals = RBM.gibbs_step(chains, p.W, bv_c, bh_c, RBM.offset_seed(seed, 1 << 15)).v_prob
-        marginals = tf.reduce_mean(tf.reshape(marginals, [-1, args.acc_chains, hp.n_visible]), axis=1)
+        marginals = RBM.gibbs_marginals(v_prev, p.W, bv_in, bh_in, hp.k_generate, args.acc_chains, seed)
+        log_z, log_z_se = RBM.ais_log_z(p.W, bv_in, bh_in, RBM.marginal_base(marginals), RBM.ais_betas(args.betas),
+                                        args.chains, RBM.offset_seed(seed, 2 * hp.k_generate + 1))
 
         with tf.Session(graph=graph) as sess:
             checkpoints.restore(sess, checkpoints.make_saver(p), path)
@@ -151,6 +149,8 @@ def main(argv=None):
     for name in ("chains", "betas", "acc_chains", "batch_frames"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.betas > 30000:
+        raise ValueError("--betas must be at most 30000 (each batch's random draws are 65536 seeds apart)")
     name, start = dataset_name(args.dataset), time.time()
     if args.baseline:
         ll, se, frame_se, acc, frames = evaluate_baseline(args.dataset, args.split)

@@ -32,12 +32,20 @@ def test_ais_matches_exact_log_z_of_small_rbms():
     bh = rng.normal(0, 1, (rows, n_hidden)).astype(np.float32)
     exact = np.array([exact_log_z(W.astype(np.float64), bv[r], bh[r]) for r in range(rows)])
     with tf.Graph().as_default():
-        log_z, se = RBM.ais_log_z(W, bv, bh, RBM.mean_field_base(W, bv, bh), np.linspace(0, 1, 1001), 200,
-                                  np.array([3, 0], np.int64))
+        seed = tf.constant([3, 0], tf.int64)
+        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((rows, n_visible), np.float32), W, bv, bh, 25, 10, seed))
+        log_z, se = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
             log_z, se = sess.run([log_z, se])
     np.testing.assert_allclose(log_z, exact, atol=0.02)
     assert np.all(se < 0.02) and np.all(se > 0)
+
+
+def test_ais_temperatures_rise_from_0_to_1_dense_near_1():
+    betas = RBM.ais_betas(1000)
+    assert len(betas) == 1001 and betas[0] == 0 and betas[-1] == 1 and np.all(np.diff(betas) > 0)
+    assert (betas >= 0.9).sum() > 600 and (betas < 0.5).sum() < 50
+    assert len(RBM.ais_betas(3)) >= 3 and RBM.ais_betas(3)[-1] == 1
 
 
 def test_ais_log_z_of_the_base_model_is_exact():
