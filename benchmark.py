@@ -76,8 +76,7 @@ def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
             return rate, cost
 
 
-def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused):
-    blocks = rnn_rbm.gibbs_blocks(n_songs) if fused else 1
+def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused, blocks):
     graph = tf.Graph()
     with graph.as_default():
         gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
@@ -149,8 +148,8 @@ def main(argv=None):
         import rnn_rbm_generate
         for n_songs, steps in ((1, 300), (3, 300), (64, 100), (1024, 40), (2048, 20)):
             steps = steps // 5 if args.quick else steps
-            fused = n_songs >= rnn_rbm_generate.FUSE_FROM
-            took = generate_throughput(hp, tf, rnn_rbm, n_songs, steps, fused)
+            fused, blocks = rnn_rbm_generate.sampling_layout(n_songs)
+            took = generate_throughput(hp, tf, rnn_rbm, n_songs, steps, fused, blocks)
             emit(part="generate", k=hp.k_generate, songs=n_songs, steps=steps, xla_fused=fused, seconds=round(took, 3),
                  ms_per_step=round(1000 * took / steps, 3), song_steps_per_s=round(n_songs * steps / took),
                  vs_original=round(n_songs * steps / took / ORIGINAL_STEPS_PER_S, 1))

@@ -109,6 +109,14 @@ def primer_rows(path, hp, prime_steps):
     return rows.astype(np.float32)
 
 
+def sampling_layout(num_songs):
+    """(fused, blocks) for generating num_songs songs side by side (rnn_rbm.build_generation_graph).
+    Call after cli.import_tf()."""
+    import rnn_rbm
+    fused = num_songs >= FUSE_FROM
+    return fused, rnn_rbm.gibbs_blocks(num_songs) if fused else 1
+
+
 def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=True):
     """Sample `num_songs` songs of `length` RBM rows: [num_songs, length, n_visible] of 0/1."""
     tf = cli.import_tf()
@@ -116,8 +124,7 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
-        fused = num_songs >= FUSE_FROM
-        blocks = rnn_rbm.gibbs_blocks(num_songs) if fused else 1
+        fused, blocks = sampling_layout(num_songs)
         gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
         saver = checkpoints.make_saver(gen.params)
         with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks)) as sess:
