@@ -42,6 +42,8 @@ class HParams:
     lr_decay: float = _field(0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
     grad_clip: float = _field(10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
     chunk_len: int = _field(100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
+    transpose: int = _field(0, "augmentation: each epoch moves every training song by a random whole number of "
+                                "semitones in [-transpose, transpose] that keeps its notes on the keys (0: off)")
     batch_songs: int = _field(1, "lanes of songs laid end to end, trained side by side: one update per chunk of every lane")
     save_every: int = _field(5, "write parameter_checkpoints/epoch_<n>.ckpt every this many epochs")
     # generation (rnn_rbm_generate.py)
@@ -75,7 +77,7 @@ class HParams:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ["pretrain_epochs", "epochs"]:
+        for name in ["pretrain_epochs", "epochs", "transpose"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if self.optimizer not in ("sgd", "adam"):

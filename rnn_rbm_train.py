@@ -92,6 +92,32 @@ def pack_lanes(song_rows, hp, rng):
     return x, mask, reset
 
 
+def transpose_rows(rows, shift, n_notes):
+    """RBM rows ([rows, n_visible]) with every key moved `shift` keys up (down when negative).
+
+    A row is steps x {play, articulate} blocks of n_notes keys each; keys moved past either end
+    are dropped, so pick shifts that keep the song's notes on the keys (`transpose_songs`)."""
+    keys = rows.reshape(len(rows), -1, n_notes)      # [rows, steps * bit kinds, n_notes]
+    moved = np.zeros_like(keys)
+    if shift >= 0:
+        moved[..., shift:] = keys[..., :n_notes - shift]
+    else:
+        moved[..., :shift] = keys[..., -shift:]
+    return moved.reshape(rows.shape)
+
+
+def transpose_songs(song_rows, hp, rng):
+    """Every song moved by a shift drawn uniformly from the shifts in [-hp.transpose, hp.transpose]
+    that keep all its notes on the keys (a song that spans every key stays put)."""
+    moved = []
+    for rows in song_rows:
+        used = np.flatnonzero(rows.reshape(-1, hp.n_notes).any(axis=0))
+        low = max(-hp.transpose, -int(used[0])) if len(used) else 0
+        high = min(hp.transpose, hp.n_notes - 1 - int(used[-1])) if len(used) else 0
+        moved.append(transpose_rows(rows, int(rng.integers(low, high + 1)), hp.n_notes))
+    return moved
+
+
 def learning_rate(hp, epoch):
     return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
 
@@ -112,7 +138,10 @@ def train_epoch(sess, model, song_rows, hp, epoch):
     replayed exactly, after a resume too.
     """
     import RBM
-    x, mask, reset = pack_lanes(song_rows, hp, np.random.default_rng([hp.seed, epoch]))
+    rng = np.random.default_rng([hp.seed, epoch])
+    if hp.transpose:
+        song_rows = transpose_songs(song_rows, hp, rng)
+    x, mask, reset = pack_lanes(song_rows, hp, rng)
     u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
     total = 0.0
     for i in range(len(x)):
