@@ -40,6 +40,8 @@ class HParams:
     optimizer: str = _field("sgd", "'sgd' (the original's) or 'adam'")
     lr: float = _field(0.01, "learning rate")
     lr_decay: float = _field(0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
+    weight_decay: float = _field(0.0, "L2 penalty weight_decay * sum(w**2) / 2 over W, Wuh, Wuv, Wvu, Wuu, added to "
+                                      "the cost that is minimised (the logged cost leaves it out)")
     grad_clip: float = _field(10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
     chunk_len: int = _field(100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
     transpose: int = _field(0, "augmentation: each epoch moves every training song by a random whole number of "
@@ -77,7 +79,7 @@ class HParams:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ["pretrain_epochs", "epochs", "transpose"]:
+        for name in ["pretrain_epochs", "epochs", "transpose", "weight_decay"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if self.optimizer not in ("sgd", "adam"):

@@ -153,7 +153,10 @@ def build_training_graph(hp):
     cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))
 
     optimizer = tf.train.AdamOptimizer(lr) if hp.optimizer == "adam" else tf.train.GradientDescentOptimizer(lr)
-    grads = optimizer.compute_gradients(cost, var_list=list(p))
+    loss = cost
+    if hp.weight_decay:
+        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(w) for w in (p.W, p.Wuh, p.Wuv, p.Wvu, p.Wuu)])
+    grads = optimizer.compute_gradients(loss, var_list=list(p))
     clipped = [(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads]
     train_op = optimizer.apply_gradients(clipped)
     return RnnRbm(x, mask, reset, u_carry, lr, seed, u_tm1, bv_t, bh_t, u_last, v_sample, cost, train_op, p, blocks)

@@ -246,3 +246,27 @@ def test_transposition_keeps_notes_on_the_keys_and_draws_every_allowed_shift():
         np.testing.assert_array_equal(moved, rnn_rbm_train.transpose_rows(song_rows[0], shift, HP.n_notes))
         shifts.add(shift)
     assert shifts == {-1, 0, 1, 2}                              # within [-3, 3] and keys 0..5
+
+
+def test_weight_decay_adds_its_gradient_to_the_weights_only():
+    hp = HP.replace(optimizer="sgd", lr=0.1, grad_clip=1e6)
+    x = song(3)[None]
+    after = {}
+    for decay in (0.0, 0.5):
+        graph = tf.Graph()
+        with graph.as_default(), tf.Session(graph=graph) as sess:
+            tf.set_random_seed(0)
+            m = rnn_rbm.build_training_graph(hp.replace(weight_decay=decay))
+            sess.run(tf.global_variables_initializer())
+            before = np_params(sess, m.params)
+            if decay == 0.0:
+                start = before
+            for var, value in zip(m.params, start):
+                var.load(value, sess)
+            sess.run(m.train_op, {m.x: x})
+            after[decay] = np_params(sess, m.params)
+    for name in ["W", "Wuh", "Wuv", "Wvu", "Wuu"]:       # one SGD step moves each by -lr * decay * w more
+        np.testing.assert_allclose(getattr(after[0.5], name) - getattr(after[0.0], name),
+                                   -0.1 * 0.5 * getattr(start, name), rtol=1e-3, atol=1e-6)
+    for name in ["bv", "bh", "bu", "u0"]:
+        np.testing.assert_allclose(getattr(after[0.5], name), getattr(after[0.0], name), atol=1e-6)
