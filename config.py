@@ -34,6 +34,8 @@ class HParams:
     pretrain_k: int = _field(1, "Gibbs steps of CD-k")
     pretrain_lr: float = _field(0.01, "SGD learning rate")
     pretrain_batch: int = _field(100, "RBM rows per update")
+    rnn_pretrain_epochs: int = _field(0, "then epochs of training the RNN alone with independent Bernoulli outputs, "
+                                         "with the training block's optimizer, lr, lanes and chunks (0: off)")
     # RNN-RBM training (rnn_rbm_train.py)
     epochs: int = _field(200, "training epochs")
     k_train: int = _field(15, "Gibbs steps for the negative sample v_t*")
@@ -79,7 +81,7 @@ class HParams:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ["pretrain_epochs", "epochs", "transpose", "weight_decay"]:
+        for name in ["pretrain_epochs", "rnn_pretrain_epochs", "epochs", "transpose", "weight_decay"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if self.optimizer not in ("sgd", "adam"):

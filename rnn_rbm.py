@@ -130,10 +130,18 @@ def session_config(blocks):
     return tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=os.cpu_count() or 1)
 
 
-def build_training_graph(hp):
-    """Free-energy training graph over a chunk of rows in each of several lanes."""
+RnnPretraining = collections.namedtuple("RnnPretraining", [
+    "x", "mask", "reset", "u_carry", "lr", "seed",   # as in RnnRbm (seed is unused: nothing is sampled)
+    "u_final",      # [lanes, n_hidden_recurrent]
+    "cost",         # []: mean over real rows of -log p(v_t | v_<t) with independent Bernoulli units, nats per row
+    "train_op",
+    "bo",           # [n_visible]: the output biases of this RNN, not part of the RNN-RBM
+])
+
+
+def chunk_inputs(hp):
+    """Placeholders of a training chunk: (x, mask, reset, u_carry, lr, seed), as in RnnRbm."""
     nv, nr = hp.n_visible, hp.n_hidden_recurrent
-    p = create_params(hp)
     x = tf.placeholder(tf.float32, [None, None, nv], name="x")                             # [lanes, time, nv]
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     mask = tf.placeholder_with_default(tf.ones([lanes, steps]), [None, None], name="mask")  # [lanes, time]
@@ -142,7 +150,21 @@ def build_training_graph(hp):
     u_carry = tf.placeholder_with_default(tf.zeros([lanes, nr]), [None, nr], name="u_carry")
     lr = tf.placeholder_with_default(hp.lr, [], name="lr")
     seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
+    return x, mask, reset, u_carry, lr, seed
 
+
+def minimize(hp, loss, var_list, lr):
+    """The train op of hp.optimizer, every gradient clipped to [-grad_clip, grad_clip]."""
+    optimizer = tf.train.AdamOptimizer(lr) if hp.optimizer == "adam" else tf.train.GradientDescentOptimizer(lr)
+    grads = optimizer.compute_gradients(loss, var_list=var_list)
+    return optimizer.apply_gradients([(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads])
+
+
+def build_training_graph(hp):
+    """Free-energy training graph over a chunk of rows in each of several lanes."""
+    nv = hp.n_visible
+    p = create_params(hp)
+    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
     u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
@@ -152,14 +174,28 @@ def build_training_graph(hp):
     v_sample = RBM.gibbs_sample(rows, p.W, bv_rows, bh_rows, hp.k_train, seed, blocks=blocks)  # [lanes * time, nv]
     cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))
 
-    optimizer = tf.train.AdamOptimizer(lr) if hp.optimizer == "adam" else tf.train.GradientDescentOptimizer(lr)
     loss = cost
     if hp.weight_decay:
         loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(w) for w in (p.W, p.Wuh, p.Wuv, p.Wvu, p.Wuu)])
-    grads = optimizer.compute_gradients(loss, var_list=list(p))
-    clipped = [(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads]
-    train_op = optimizer.apply_gradients(clipped)
+    train_op = minimize(hp, loss, list(p), lr)
     return RnnRbm(x, mask, reset, u_carry, lr, seed, u_tm1, bv_t, bh_t, u_last, v_sample, cost, train_op, p, blocks)
+
+
+def build_rnn_pretraining_graph(hp, p):
+    """The RNN of `p` alone, predicting each row with independent Bernoulli units,
+    p(v_t,i = 1 | v_<t) = sigmoid(bo + u_{t-1} Wuv), trained by exact gradients of -log p.
+
+    The paper's other initialisation: Wvu, Wuu, bu, u0 and Wuv learn the temporal structure
+    here without the noise of CD; bo stands in for the RBM, whose W, bv, bh stay as they are.
+    """
+    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
+    bo = tf.Variable(tf.zeros([hp.n_visible]), name="bo")
+    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
+    logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]
+    nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=-1)  # [lanes, time]
+    cost = tf.reduce_sum(nll * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    train_op = minimize(hp, cost, [p.Wuv, p.Wvu, p.Wuu, p.bu, p.u0, bo], lr)
+    return RnnPretraining(x, mask, reset, u_carry, lr, seed, u_last, cost, train_op, bo)
 
 
 def build_generation_graph(hp, fused=False, blocks=1):

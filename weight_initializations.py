@@ -1,7 +1,9 @@
 """Pretrain the RBM (W, bv, bh) with CD-k on every RBM row of the training songs.
 
 Writes parameter_checkpoints/initialized.ckpt, the starting point of rnn_rbm_train.py. The
-RNN weights are drawn small (init_std_rnn) and u0, bu start at zero.
+RNN weights are drawn small (init_std_rnn) and u0, bu start at zero. With
+--rnn-pretrain-epochs N the RNN is then trained alone for N epochs to predict each row with
+independent Bernoulli units (the paper's RNN initialisation), which sets Wuv, Wvu, Wuu, bu, u0.
 
     python weight_initializations.py [--data Pop_Music_Midi] [--epochs 100]
 """
@@ -54,13 +56,15 @@ def main(argv=None):
     cli.setup_logging(args)
     hp = config.hparams_from_args(args, base=config.preset(args.preset))
     songs = datasets.load_data(args.data, hp, args.split, args.cache_dir)
-    rows = np.concatenate(datasets.songs_to_rows(songs, hp))
+    song_rows = datasets.songs_to_rows(songs, hp)
+    rows = np.concatenate(song_rows)
     log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
              hp.n_visible, hp.n_hidden, hp.pretrain_k, len(rows), hp.pretrain_epochs)
 
     tf = cli.import_tf()
     import RBM
     import rnn_rbm
+    import rnn_rbm_train
 
     start = time.time()
     graph = tf.Graph()
@@ -72,12 +76,14 @@ def main(argv=None):
         cost = RBM.cd_loss(x, params.W, params.bv, params.bh, hp.pretrain_k, seed)
         train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(
             cost, var_list=[params.W, params.bv, params.bh])
+        rnn = rnn_rbm.build_rnn_pretraining_graph(hp, params) if hp.rnn_pretrain_epochs else None
         saver = checkpoints.make_saver(params)
         mean_cost = float("nan")
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
+            log_odds = visible_log_odds(rows, hp.bv_min_prob)
             if hp.bv_from_data:
-                sess.run(params.bv.assign(visible_log_odds(rows, hp.bv_min_prob)))
+                sess.run(params.bv.assign(log_odds))
             bar = tqdm(range(1, hp.pretrain_epochs + 1), desc="pretraining RBM", unit="epoch",
                        disable=args.quiet)
             for epoch in bar:
@@ -89,8 +95,18 @@ def main(argv=None):
                     total += float(c) * len(batch)
                 mean_cost = total / len(rows)
                 bar.set_postfix(cost=f"{mean_cost:.4f}")
+            extra = {}
+            if rnn:
+                sess.run(rnn.bo.assign(log_odds))
+                bar = tqdm(range(1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch",
+                           disable=args.quiet)
+                for epoch in bar:
+                    extra["rnn_pretrain_nll"] = rnn_rbm_train.train_epoch(sess, rnn, song_rows, hp, epoch)
+                    bar.set_postfix(nll=f"{extra['rnn_pretrain_nll']:.4f}")
+                log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs",
+                         extra["rnn_pretrain_nll"], hp.rnn_pretrain_epochs)
             path = checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, "initialized.ckpt"), hp,
-                                    data=args.data, pretrain_cost=mean_cost)
+                                    data=args.data, pretrain_cost=mean_cost, **extra)
     log.info("wrote %s in %.1f s (final CD-%d cost %.4f); next: python rnn_rbm_train.py <epochs>",
              path, time.time() - start, hp.pretrain_k, mean_cost)
     return path
