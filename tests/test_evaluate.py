@@ -8,6 +8,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import midi_manipulation
+import config
 import RBM
 import rnn_rbm_evaluate
 import rnn_rbm_generate
@@ -79,8 +80,12 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     path, ck = str(tmp_path / "Tiny Set.pickle"), str(tmp_path / "ck")
     common = ["--data", path, "--checkpoint-dir", ck, "--cache-dir", "", "--n-hidden", "12",
               "--n-hidden-recurrent", "8", "--k-train", "3", "--quiet"]
-    weight_initializations.main(["--preset", "paper", "--epochs", "3", *common])
-    assert rnn_rbm_train.main(["2", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", *common]) == 0
+    weight_initializations.main(["--preset", "paper", "--epochs", "3", "--rnn-pretrain-epochs", "2",
+                                 "--optimizer", "adam", "--lr", "0.01", *common])
+    _, extra = config.load_hparams(os.path.join(ck, "initialized.ckpt"))
+    assert 0 < extra["rnn_pretrain_nll"] < 88 * np.log(2)
+    assert rnn_rbm_train.main(["2", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", "--transpose", "3",
+                               *common]) == 0
     argv = ["--dataset", path, "--chains", "20", "--betas", "50", "--acc-chains", "3", "--batch-frames", "7", "--quiet"]
     assert rnn_rbm_evaluate.main([os.path.join(ck, "epoch_2.ckpt"), *argv]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]

@@ -270,3 +270,32 @@ def test_weight_decay_adds_its_gradient_to_the_weights_only():
                                    -0.1 * 0.5 * getattr(start, name), rtol=1e-3, atol=1e-6)
     for name in ["bv", "bh", "bu", "u0"]:
         np.testing.assert_allclose(getattr(after[0.5], name), getattr(after[0.0], name), atol=1e-6)
+
+
+def test_rnn_pretraining_cost_is_the_bernoulli_nll_and_leaves_the_rbm_alone():
+    hp = HP.replace(optimizer="sgd", lr=0.5)
+    graph = tf.Graph()
+    with graph.as_default(), tf.Session(graph=graph) as sess:
+        tf.set_random_seed(0)
+        p = rnn_rbm.create_params(hp)
+        rnn = rnn_rbm.build_rnn_pretraining_graph(hp, p)
+        sess.run(tf.global_variables_initializer())
+        sess.run(rnn.bo.assign(np.linspace(-2, 1, HP.n_visible)))
+        x = np.stack([song(1), song(2)])                          # [lanes, time, n_visible]
+        mask = np.ones(x.shape[:2], np.float32)
+        mask[1, 5:] = 0                                            # lane 1 ends after 5 rows
+        before = np_params(sess, p)
+        cost = sess.run(rnn.cost, {rnn.x: x, rnn.mask: mask})
+        nll = []
+        for lane, rows in zip(x, [7, 5]):
+            u_tm1, _, _, _ = np_rnn(lane[:rows], before, before.u0)
+            prob = 1 / (1 + np.exp(-(np.linspace(-2, 1, HP.n_visible) + u_tm1 @ before.Wuv)))
+            nll.extend(-(lane[:rows] * np.log(prob) + (1 - lane[:rows]) * np.log(1 - prob)).sum(1))
+        np.testing.assert_allclose(cost, np.mean(nll), rtol=1e-5)
+        sess.run(rnn.train_op, {rnn.x: x, rnn.mask: mask})
+        after = np_params(sess, p)
+        for name in ["W", "bv", "bh", "Wuh"]:
+            np.testing.assert_array_equal(getattr(after, name), getattr(before, name))
+        for name in ["Wuv", "Wvu", "Wuu", "bu", "u0"]:
+            assert not np.allclose(getattr(after, name), getattr(before, name)), name
+        assert sess.run(rnn.cost, {rnn.x: x, rnn.mask: mask}) < cost
