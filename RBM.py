@@ -152,12 +152,16 @@ def free_energy(v, W, bv, bh):
     return -tf.reduce_sum(v * bv, axis=1) - tf.reduce_sum(tf.nn.softplus(tf.matmul(v, W) + bh), axis=1)
 
 
+def weighted_mean(values, weights=None):
+    """Mean of `values`, weighted by `weights` of the same shape if given (0 drops an entry)."""
+    if weights is None:
+        return tf.reduce_mean(values)
+    return tf.reduce_sum(values * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+
 def contrastive_gap(v, v_sample, W, bv, bh, weights=None):
     """Mean of F(v) - F(v_sample) over the rows (weighted by `weights` [batch], if given)."""
-    gap = free_energy(v, W, bv, bh) - free_energy(v_sample, W, bv, bh)   # [batch]
-    if weights is None:
-        return tf.reduce_mean(gap)
-    return tf.reduce_sum(gap * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+    return weighted_mean(free_energy(v, W, bv, bh) - free_energy(v_sample, W, bv, bh), weights)
 
 
 def cd_loss(v, W, bv, bh, k, seed, weights=None):

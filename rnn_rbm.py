@@ -193,7 +193,7 @@ def build_rnn_pretraining_graph(hp, p):
     u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
     logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]
     nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=-1)  # [lanes, time]
-    cost = tf.reduce_sum(nll * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    cost = RBM.weighted_mean(nll, mask)
     train_op = minimize(hp, cost, [p.Wuv, p.Wvu, p.Wuu, p.bu, p.u0, bo], lr)
     return RnnPretraining(x, mask, reset, u_carry, lr, seed, u_last, cost, train_op, bo)
 

@@ -51,6 +51,19 @@ def visible_log_odds(rows, min_prob):
     return np.log(p / (1.0 - p)).astype(np.float32)
 
 
+def pretrain_rnn(sess, rnn, song_rows, hp, quiet):
+    """hp.rnn_pretrain_epochs epochs of the RNN pretraining graph `rnn`; returns the last epoch's
+    mean -log p per row (nats)."""
+    import rnn_rbm_train
+    nll = float("nan")
+    bar = tqdm(range(1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch", disable=quiet)
+    for epoch in bar:
+        nll = rnn_rbm_train.train_epoch(sess, rnn, song_rows, hp, epoch)
+        bar.set_postfix(nll=f"{nll:.4f}")
+    log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs", nll, hp.rnn_pretrain_epochs)
+    return nll
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
@@ -64,7 +77,6 @@ def main(argv=None):
     tf = cli.import_tf()
     import RBM
     import rnn_rbm
-    import rnn_rbm_train
 
     start = time.time()
     graph = tf.Graph()
@@ -98,13 +110,7 @@ def main(argv=None):
             extra = {}
             if rnn:
                 sess.run(rnn.bo.assign(log_odds))
-                bar = tqdm(range(1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch",
-                           disable=args.quiet)
-                for epoch in bar:
-                    extra["rnn_pretrain_nll"] = rnn_rbm_train.train_epoch(sess, rnn, song_rows, hp, epoch)
-                    bar.set_postfix(nll=f"{extra['rnn_pretrain_nll']:.4f}")
-                log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs",
-                         extra["rnn_pretrain_nll"], hp.rnn_pretrain_epochs)
+                extra["rnn_pretrain_nll"] = pretrain_rnn(sess, rnn, song_rows, hp, args.quiet)
             path = checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, "initialized.ckpt"), hp,
                                     data=args.data, pretrain_cost=mean_cost, **extra)
     log.info("wrote %s in %.1f s (final CD-%d cost %.4f); next: python rnn_rbm_train.py <epochs>",
