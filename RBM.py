@@ -177,6 +177,14 @@ def log_z_base(base, n_hidden):
     return tf.reduce_sum(tf.nn.softplus(base), axis=1) + n_hidden * np.log(2.0)
 
 
+Ais = collections.namedtuple("Ais", [
+    "log_z",        # [rows]: log Z_base + log mean_m w_m over the chains' weights w_m
+    "std_error",    # [rows]: its standard error, std(w) / (sqrt(n_chains) mean(w))
+    "v",            # [rows, n_chains, n_visible]: each chain's last state, a sample from the row's RBM ...
+    "log_w",        # [rows, n_chains]: ... that carries the importance weight exp(log_w)
+])
+
+
 def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
     """Annealed importance sampling estimate of log Z for the RBM of each row (Salakhutdinov & Murray 2008).
 
@@ -186,8 +194,9 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
     log f_b(v) = (1 - b) v.base + b v.bv + sum_j softplus(b (v W + bh)_j); each temperature
     moves every chain by one Gibbs step. `betas` is an increasing 1-D float array from 0 to 1.
 
-    Returns (log_z, standard_error), each [rows]: the estimate is log Z_base + log mean_m w_m
-    over the n_chains weights w_m; its standard error is std(w) / (sqrt(n_chains) mean(w)).
+    Returns an Ais. Its weighted chains also estimate expectations under the row's RBM,
+    E[f(v)] ~ sum_m w_m f(v_m) / sum_m w_m, without relying on one Gibbs chain to move between
+    modes: the weights restore each mode's share of the mass.
     """
     rows, n_hidden = tf.shape(bv)[0], int(bh.shape[-1])
 
@@ -210,7 +219,7 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
                              offset_seed(step_seed, 1))
         return k + 1, v, log_w
 
-    _, _, log_w = tf.while_loop(lambda k, v, log_w: k < tf.shape(betas)[0], body,
+    _, v, log_w = tf.while_loop(lambda k, v, log_w: k < tf.shape(betas)[0], body,
                                 [tf.constant(1), v0, tf.zeros([rows * n_chains])], back_prop=False)
     log_w = tf.reshape(log_w, [rows, n_chains])
     top = tf.reduce_max(log_w, axis=1, keepdims=True)
@@ -218,7 +227,7 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
     mean_w = tf.reduce_mean(w, axis=1)
     log_z = log_z_base(base, n_hidden) + tf.squeeze(top, 1) + tf.math.log(mean_w)
     std_w = tf.sqrt(tf.reduce_mean(tf.square(w - mean_w[:, None]), axis=1))
-    return log_z, std_w / (np.sqrt(n_chains) * mean_w)
+    return Ais(log_z, std_w / (np.sqrt(n_chains) * mean_w), tf.reshape(v, [rows, n_chains, -1]), log_w)
 
 
 def gibbs_marginals(v_start, W, bv, bh, k, n_chains, seed):

@@ -171,10 +171,10 @@ def main(argv=None):
             import rnn_rbm_evaluate
             eval_args = rnn_rbm_evaluate.build_parser().parse_args(["--dataset", jsb])
             start = time.time()
-            ll, se, _, acc, frames = rnn_rbm_evaluate.evaluate_checkpoint(shipped, jsb, "test", eval_args)
+            result = rnn_rbm_evaluate.evaluate_checkpoint(shipped, jsb, "test", eval_args)
             emit(part="paper", dataset="JSB Chorales test", evaluation="AIS", chains=eval_args.chains,
-                 temperatures=eval_args.betas, frames=frames, seconds=round(time.time() - start, 1),
-                 ll_per_frame=round(ll, 3), acc=round(acc, 4))
+                 temperatures=eval_args.betas, frames=result.frames, seconds=round(time.time() - start, 1),
+                 ll_per_frame=round(result.ll, 3), acc=round(result.acc, 4))
     return 0
 
 

@@ -7,15 +7,19 @@ LL is the mean over every frame of the split of log p(v_t | v_<t), in nats. The 
 of each song counts too, conditioned on the trained initial state u0. Each frame's RBM
 partition function is estimated by annealed importance sampling: --chains chains, --betas
 temperatures (spaced as Salakhutdinov & Murray 2008: dense near the frame's RBM), from a
-base-rate RBM whose units are on with the frame's marginals (those used for ACC below). The
+base-rate RBM whose units are on with the frame's marginals, estimated by --base-chains
+Gibbs chains of k_generate steps started at the previous true frame (as generation does). The
 ± figure is the standard error of the mean LL that comes from AIS alone; AIS underestimates
 log Z when it has too few temperatures, so raise --betas until the LL stops falling.
 
-ACC is the expected frame-level accuracy of Bay et al. (2009), sum TP / (TP + FP + FN) over
-every frame, where each frame is predicted from the frames before it: the model's marginals
-p(v_t,i = 1 | v_<t) are averaged over --acc-chains Gibbs chains of k_generate steps started at
-the previous true frame (as generation does), and give the expected counts TP = sum p v,
-FP = sum p (1 - v), FN = sum (1 - p) v.
+ACC is the expected frame-level accuracy, computed as the paper's authors prescribe: each frame
+is predicted from the true frames before it, the accuracy TP / (TP + FP + FN) of Bay et al.
+(2009) of a predicted frame is averaged over the model's distribution p(v_t | v_<t), and that
+expectation is averaged over every frame (a silent frame predicted silent scores 1). The
+predictions are AIS's own samples: each chain's last state, weighted by its importance weight,
+so no single Gibbs chain has to move between the distribution's modes. ACC's ± (logged) is
+the standard error that these samples leave. The pooled form sum E[TP] / sum E[TP + FP + FN]
+over all frames is logged too.
 
 --baseline evaluates the independent-Bernoulli model instead: one probability per key, the
 key's frequency in the train split (add-one smoothed).
@@ -24,6 +28,7 @@ Given a folder, every checkpoint in it is evaluated and the best LL is reported 
 selection: use it on the valid split). The last line printed is
 `<dataset> <split>: LL/frame -X.XXX ± s.e. nats  ACC YY.YY%`.
 """
+import collections
 import logging
 import os
 import sys
@@ -49,9 +54,10 @@ def build_parser():
     parser.add_argument("--baseline", action="store_true", help="evaluate the independent-Bernoulli baseline instead")
     parser.add_argument("--chains", type=int, default=100, help="AIS chains per frame (default: %(default)s)")
     parser.add_argument("--betas", type=int, default=500, help="AIS temperatures after beta = 0 (default: %(default)s)")
-    parser.add_argument("--acc-chains", type=int, default=10, help="Gibbs chains per frame for ACC (default: %(default)s)")
+    parser.add_argument("--base-chains", type=int, default=10,
+                        help="Gibbs chains per frame for the marginals of the AIS base (default: %(default)s)")
     parser.add_argument("--batch-frames", type=int, default=250, help="frames per AIS run, to bound memory (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the AIS and ACC draws (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default: %(default)s)")
     parser.add_argument("--max-songs", type=int, default=None, help="evaluate only the first this many songs (default: all)")
     return parser
 
@@ -73,15 +79,44 @@ def split_rolls(data, path, split, lowest_note, highest_note):
             for song in data[split] if len(song)]
 
 
-def accuracy(p, v):
-    """Expected frame-level accuracy sum TP / (TP + FP + FN) of marginals p against frames v."""
-    tp = float((p * v).sum())
-    fp = float((p * (1 - v)).sum())
-    fn = float(((1 - p) * v).sum())
-    return tp / (tp + fp + fn)
+Result = collections.namedtuple("Result", [
+    "ll",           # mean log p(v_t | v_<t) over the frames, nats
+    "ll_se",        # its standard error from AIS alone
+    "ll_frame_se",  # the spread of the frames' LL, std / sqrt(frames)
+    "acc",          # mean over the frames of the expected accuracy (the paper's ACC)
+    "acc_se",       # its standard error from the sampled predictions
+    "acc_pooled",   # sum E[TP] / sum E[TP + FP + FN] over the frames
+    "frames",
+])
 
 
-def evaluate_baseline(path, split):
+def expected_accuracy(samples, log_w, v):
+    """Each frame's expected accuracy under the model, from weighted predictions of it.
+
+    samples: [frames, n, n_visible] 0/1 predictions of the frames v ([frames, n_visible]), with
+    log importance weights log_w ([frames, n]; all equal for plain samples). Bay et al.'s
+    accuracy of one prediction is TP / (TP + FP + FN), 1 for a silent frame predicted silent.
+    Returns per frame: (expected accuracy, the variance of that estimate (self-normalised
+    importance sampling, delta method), expected TP, expected TP + FP + FN).
+    """
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    v = v[:, None, :]
+    tp = (samples * v).sum(-1)
+    total = tp + (samples * (1 - v)).sum(-1) + ((1 - samples) * v).sum(-1)
+    acc = np.where(total > 0, tp / np.maximum(total, 1), 1.0)
+    mean = (w * acc).sum(1)
+    return mean, (w ** 2 * (acc - mean[:, None]) ** 2).sum(1), (w * tp).sum(1), (w * total).sum(1)
+
+
+def summarise_accuracy(per_batch):
+    """(ACC, its s.e., pooled ACC) from the expected_accuracy of every batch of frames."""
+    mean, variance, tp, total = (np.concatenate(a) for a in zip(*per_batch))
+    return mean.mean(), np.sqrt(variance.sum()) / len(mean), tp.sum() / total.sum()
+
+
+def evaluate_baseline(path, split, args):
+    """The independent-Bernoulli model of the train split: exact LL, ACC from args.chains samples per frame."""
     lowest, highest = config.PRESETS["paper"]["lowest_note"], config.PRESETS["paper"]["highest_note"]
     data = datasets.load_pickle_dataset(path)
     rolls = split_rolls(data, path, split, lowest, highest)
@@ -89,11 +124,17 @@ def evaluate_baseline(path, split):
     p = (train.sum(0) + 1.0) / (len(train) + 2.0)
     v = np.concatenate(rolls)
     ll = v @ np.log(p) + (1 - v) @ np.log1p(-p)
-    return ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), accuracy(np.broadcast_to(p, v.shape), v), len(v)
+    rng = np.random.default_rng(args.seed)
+    acc = []
+    for begin in range(0, len(v), args.batch_frames):
+        batch = v[begin:begin + args.batch_frames]
+        samples = (rng.random((len(batch), args.chains, len(p))) < p).astype(np.float32)
+        acc.append(expected_accuracy(samples, np.zeros(samples.shape[:2]), batch))
+    return Result(ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(v))
 
 
 def evaluate_checkpoint(path, dataset, split, args):
-    """(mean LL, its AIS s.e., its s.e. over frames, ACC, frames) of one checkpoint."""
+    """The Result of one checkpoint."""
     hp, _ = config.load_hparams(path)
     if hp.steps_per_rbm != 1 or hp.articulation:
         raise ValueError(f"{path} models {hp.steps_per_rbm} steps of play{'+articulate' if hp.articulation else ''} "
@@ -113,8 +154,8 @@ def evaluate_checkpoint(path, dataset, split, args):
         bh_in = tf.placeholder(tf.float32, [None, hp.n_hidden])                         # [frames, n_hidden]
         v_prev = tf.placeholder(tf.float32, [None, hp.n_visible])                       # [frames, n_visible]
         seed = tf.placeholder(tf.int64, [2])
-        marginals = RBM.gibbs_marginals(v_prev, p.W, bv_in, bh_in, hp.k_generate, args.acc_chains, seed)
-        log_z, log_z_se = RBM.ais_log_z(p.W, bv_in, bh_in, RBM.marginal_base(marginals), RBM.ais_betas(args.betas),
+        marginals = RBM.gibbs_marginals(v_prev, p.W, bv_in, bh_in, hp.k_generate, args.base_chains, seed)
+        ais = RBM.ais_log_z(p.W, bv_in, bh_in, RBM.marginal_base(marginals), RBM.ais_betas(args.betas),
                                         args.chains, RBM.offset_seed(seed, 2 * hp.k_generate + 1))
 
         with tf.Session(graph=graph) as sess:
@@ -128,32 +169,31 @@ def evaluate_checkpoint(path, dataset, split, args):
             v, bv, bh = np.concatenate(rolls), np.concatenate(bv), np.concatenate(bh)
             prev = np.concatenate([np.vstack([np.zeros((1, hp.n_visible), np.float32), r[:-1]]) for r in rolls])
             free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ params.W + bh).sum(1)
-            lz, lz_se, marg = [], [], []
+            lz, lz_se, acc = [], [], []
             for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
                                            unit="batch", disable=not log.isEnabledFor(logging.INFO))):
                 batch = slice(begin, begin + args.batch_frames)
-                a, b, m = sess.run([log_z, log_z_se, marginals],
-                                   {bv_in: bv[batch], bh_in: bh[batch], v_prev: prev[batch],
-                                    seed: RBM.run_seed(args.seed, i)})
-                lz.append(a)
-                lz_se.append(b)
-                marg.append(m)
+                a = sess.run(ais, {bv_in: bv[batch], bh_in: bh[batch], v_prev: prev[batch],
+                                   seed: RBM.run_seed(args.seed, i)})
+                lz.append(a.log_z)
+                lz_se.append(a.std_error)
+                acc.append(expected_accuracy(a.v, a.log_w, v[batch]))
     ll = -free - np.concatenate(lz)
     ais_se = np.sqrt(np.sum(np.concatenate(lz_se) ** 2)) / len(ll)
-    return ll.mean(), ais_se, ll.std() / np.sqrt(len(ll)), accuracy(np.concatenate(marg), v), len(ll)
+    return Result(ll.mean(), ais_se, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(ll))
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    for name in ("chains", "betas", "acc_chains", "batch_frames"):
+    for name in ("chains", "betas", "base_chains", "batch_frames"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.betas > 30000:
         raise ValueError("--betas must be at most 30000 (each batch's random draws are 65536 seeds apart)")
     name, start = dataset_name(args.dataset), time.time()
     if args.baseline:
-        ll, se, frame_se, acc, frames = evaluate_baseline(args.dataset, args.split)
+        result = evaluate_baseline(args.dataset, args.split, args)
         label = "independent Bernoulli"
     else:
         if not args.checkpoint:
@@ -168,19 +208,21 @@ def main(argv=None):
         results = []
         for path in candidates:
             result = evaluate_checkpoint(path, args.dataset, args.split, args)
-            results.append((result[0], path, result))
+            results.append((result.ll, path, result))
             if len(candidates) > 1:
-                log.info("%s: LL/frame %.3f  ACC %.2f%%", path, result[0], 100 * result[3])
-        _, label, (ll, se, frame_se, acc, frames) = max(results)
+                log.info("%s: LL/frame %.3f  ACC %.2f%%", path, result.ll, 100 * result.acc)
+        _, label, result = max(results)
         if len(candidates) > 1:
             log.info("best on %s: %s", args.split, label)
-    method = "exact" if args.baseline else f"AIS with {args.chains} chains and {args.betas} temperatures"
-    log.info("%s, %d frames of %s [%s], %.0f s; s.e. over frames %.3f; %s",
-             label, frames, name, args.split, time.time() - start, frame_se, method)
-    if ll > 0:
+    method = (f"exact LL, ACC from {args.chains} samples per frame" if args.baseline
+              else f"AIS with {args.chains} chains and {args.betas} temperatures")
+    log.info("%s, %d frames of %s [%s], %.0f s; %s; LL s.e. over frames %.3f; ACC s.e. %.2f%%, pooled ACC %.2f%%",
+             label, result.frames, name, args.split, time.time() - start, method, result.ll_frame_se,
+             100 * result.acc_se, 100 * result.acc_pooled)
+    if result.ll > 0:
         log.warning("a log-likelihood above 0 is impossible for binary frames: AIS has not converged and "
                     "underestimates log Z. Raise --chains and --betas; only ACC is meaningful here.")
-    print(f"{name} {args.split}: LL/frame {ll:.3f} ± {se:.3f} nats  ACC {100 * acc:.2f}%")
+    print(f"{name} {args.split}: LL/frame {result.ll:.3f} ± {result.ll_se:.3f} nats  ACC {100 * result.acc:.2f}%")
     return 0
 
 

@@ -35,11 +35,58 @@ def test_ais_matches_exact_log_z_of_small_rbms():
     with tf.Graph().as_default():
         seed = tf.constant([3, 0], tf.int64)
         base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((rows, n_visible), np.float32), W, bv, bh, 25, 10, seed))
-        log_z, se = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
+        ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
-            log_z, se = sess.run([log_z, se])
+            log_z, se = sess.run([ais.log_z, ais.std_error])
     np.testing.assert_allclose(log_z, exact, atol=0.02)
     assert np.all(se < 0.02) and np.all(se > 0)
+
+
+def bay_accuracy(prediction, frame):
+    tp, fp, fn = (prediction * frame).sum(), (prediction * (1 - frame)).sum(), ((1 - prediction) * frame).sum()
+    return tp / (tp + fp + fn) if tp + fp + fn else 1.0
+
+
+def test_expected_accuracy_of_hand_made_predictions():
+    frames = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], np.float32)
+    samples = np.array([[[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1]],      # accuracies 1, 1/3, 0
+                        [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]], np.float32)  # 1 (silent as silent), 0, 1
+    log_w = np.log(np.array([[2, 1, 1], [1, 1, 2]], np.float64))
+    mean, variance, tp, total = rnn_rbm_evaluate.expected_accuracy(samples, log_w, frames)
+    np.testing.assert_allclose(mean, [(2 + 1 / 3) / 4, 3 / 4])
+    np.testing.assert_allclose(tp, [(2 * 2 + 1) / 4, 0])
+    np.testing.assert_allclose(total, [(2 * 2 + 3 + 4) / 4, 1 / 4])
+    w = np.array([2, 1, 1]) / 4
+    np.testing.assert_allclose(variance[0], (w ** 2 * (np.array([1, 1 / 3, 0]) - mean[0]) ** 2).sum())
+    acc, se, pooled = rnn_rbm_evaluate.summarise_accuracy([(mean[:1], variance[:1], tp[:1], total[:1]),
+                                                           (mean[1:], variance[1:], tp[1:], total[1:])])
+    assert acc == pytest.approx(mean.mean()) and pooled == pytest.approx(tp.sum() / total.sum())
+    assert se == pytest.approx(np.sqrt(variance.sum()) / 2)
+
+
+def test_ais_weighted_samples_give_the_exact_expected_accuracy():
+    # a small RBM with three modes: silence, the low four keys, the high four keys
+    n_visible, n_hidden = 8, 2
+    W = np.zeros((n_visible, n_hidden), np.float32)
+    W[:4, 0], W[4:, 1] = 6.0, 6.0
+    bv = np.full((1, n_visible), -3.0, np.float32)
+    bh = np.array([[-10.0, -11.0]], np.float32)
+    frame = np.array([1, 1, 1, 0, 0, 0, 0, 0], np.float32)
+    states = np.array(list(itertools.product([0, 1], repeat=n_visible)), np.float64)
+    log_p = states @ bv[0] + np.logaddexp(0, states @ W + bh[0]).sum(1)
+    p = np.exp(log_p - log_p.max())
+    p /= p.sum()
+    exact = sum(q * bay_accuracy(s, frame) for q, s in zip(p, states))
+    with tf.Graph().as_default():
+        seed = tf.constant([5, 0], tf.int64)
+        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((1, n_visible), np.float32), W, bv, bh, 25, 10, seed))
+        ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 2000, RBM.offset_seed(seed, 51))
+        with tf.Session() as sess:
+            samples, log_w = sess.run([ais.v, ais.log_w])
+    mean, variance, _, _ = rnn_rbm_evaluate.expected_accuracy(samples, log_w, frame[None])
+    assert exact == pytest.approx(0.4068, abs=1e-4)
+    assert mean[0] == pytest.approx(exact, abs=0.01)
+    assert 0 < np.sqrt(variance[0]) < 0.01
 
 
 def test_ais_temperatures_rise_from_0_to_1_dense_near_1():
@@ -56,9 +103,9 @@ def test_ais_log_z_of_the_base_model_is_exact():
     bh = np.zeros((2, 3), np.float32)
     W = np.zeros((6, 3), np.float32)
     with tf.Graph().as_default():
-        log_z, se = RBM.ais_log_z(W, bv, bh, bv, np.linspace(0, 1, 11), 5, np.array([0, 0], np.int64))
+        ais = RBM.ais_log_z(W, bv, bh, bv, np.linspace(0, 1, 11), 5, np.array([0, 0], np.int64))
         with tf.Session() as sess:
-            log_z, se = sess.run([log_z, se])
+            log_z, se = sess.run([ais.log_z, ais.std_error])
     np.testing.assert_allclose(log_z, [exact_log_z(W, bv[r], bh[r]) for r in range(2)], rtol=1e-5)
     np.testing.assert_allclose(se, 0, atol=1e-6)
 
@@ -86,7 +133,7 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert 0 < extra["rnn_pretrain_nll"] < 88 * np.log(2)
     assert rnn_rbm_train.main(["2", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", "--transpose", "3",
                                *common]) == 0
-    argv = ["--dataset", path, "--chains", "20", "--betas", "50", "--acc-chains", "3", "--batch-frames", "7", "--quiet"]
+    argv = ["--dataset", path, "--chains", "20", "--betas", "50", "--base-chains", "3", "--batch-frames", "7", "--quiet"]
     assert rnn_rbm_evaluate.main([os.path.join(ck, "epoch_2.ckpt"), *argv]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     name, rest = last.split(": ")
