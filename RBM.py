@@ -199,35 +199,77 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
     modes: the weights restore each mode's share of the mass.
     """
     rows, n_hidden = tf.shape(bv)[0], int(bh.shape[-1])
-
     base_c, bv_c, bh_c = (repeat_rows(a, n_chains) for a in (base, bv, bh))   # [rows * n_chains, n]
+    log_f, step = _annealing(W, base_c, bv_c, bh_c)
     betas = tf.constant(np.asarray(betas, np.float32))
 
+    def body(k, v, log_w):
+        vw_bh = tf.matmul(v, W) + bh_c
+        log_w += log_f(v, vw_bh, betas[k]) - log_f(v, vw_bh, betas[k - 1])
+        return k + 1, step(vw_bh, betas[k], offset_seed(seed, 2 * k)), log_w
+
+    v0 = sample_bernoulli(tf.sigmoid(base_c), seed)
+    _, v, log_w = tf.while_loop(lambda k, v, log_w: k < tf.shape(betas)[0], body,
+                                [tf.constant(1), v0, tf.zeros([rows * n_chains])], back_prop=False)
+    log_w = tf.reshape(log_w, [rows, n_chains])
+    log_mean_w, std_error = _log_mean_exp(log_w)
+    return Ais(log_z_base(base, n_hidden) + log_mean_w, std_error, tf.reshape(v, [rows, n_chains, -1]), log_w)
+
+
+def raise_log_p(v, W, bv, bh, base, betas, n_chains, seed):
+    """Reverse annealed importance sampling (RAISE; Burda, Grosse & Salakhutdinov 2015): a
+    conservative estimate of log p(v_r) under the RBM of each row r (arguments as ais_log_z's,
+    v: [rows, n_visible]).
+
+    The annealing model draws a state from the base-rate RBM and moves it by one Gibbs step at
+    each temperature of `betas` in turn; with more temperatures it tends to the RBM. Its
+    probability of v is estimated without bias by chains that start at v at beta = 1 and walk
+    the temperatures back down to 0: w = p_base(x_0) prod_k f_k(x_k) / f_k(x_{k-1}), with
+    x_K = v. log mean_m w_m therefore falls below log p(v) on average, where ais_log_z, which
+    underestimates log Z, puts -F(v) - log Z above it: the two bracket the model's log p(v).
+    Returns (log_p, standard_error), each [rows].
+    """
+    rows = tf.shape(bv)[0]
+    v_c, base_c, bv_c, bh_c = (repeat_rows(tf.convert_to_tensor(a), n_chains) for a in (v, base, bv, bh))
+    log_f, step = _annealing(W, base_c, bv_c, bh_c)
+    betas = tf.constant(np.asarray(betas, np.float32))
+
+    def body(k, x, xw_bh, log_w):
+        x_new = step(xw_bh, betas[k], offset_seed(seed, 2 * k))
+        new_w_bh = tf.matmul(x_new, W) + bh_c
+        return k - 1, x_new, new_w_bh, log_w + log_f(x, xw_bh, betas[k]) - log_f(x_new, new_w_bh, betas[k])
+
+    k_last = tf.shape(betas)[0] - 1
+    _, x0, _, log_w = tf.while_loop(lambda k, x, xw_bh, log_w: k >= 1, body,
+                                    [k_last, v_c, tf.matmul(v_c, W) + bh_c, tf.zeros([rows * n_chains])],
+                                    back_prop=False)
+    log_w += tf.reduce_sum(x0 * base_c, 1) - tf.reduce_sum(tf.nn.softplus(base_c), 1)     # log p_base(x_0)
+    return _log_mean_exp(tf.reshape(log_w, [rows, n_chains]))
+
+
+def _annealing(W, base_c, bv_c, bh_c):
+    """(log_f, step) of the distributions between the base-rate RBM (b = 0) and the RBM (b = 1):
+    log_f(v, vw_bh, b) = (1 - b) v.base + b v.bv + sum_j softplus(b vw_bh_j), with vw_bh = v W + bh,
+    and step(vw_bh, b, seed), one Gibbs step v -> h -> v' that leaves distribution b invariant."""
     def log_f(v, vw_bh, beta):
         return ((1.0 - beta) * tf.reduce_sum(v * base_c, 1) + beta * tf.reduce_sum(v * bv_c, 1)
                 + tf.reduce_sum(tf.nn.softplus(beta * vw_bh), 1))
 
-    v0 = sample_bernoulli(tf.sigmoid(base_c), seed)
+    def step(vw_bh, beta, seed):
+        h = sample_bernoulli(tf.sigmoid(beta * vw_bh), seed)
+        return sample_bernoulli(tf.sigmoid((1.0 - beta) * base_c + beta * (tf.matmul(h, W, transpose_b=True) + bv_c)),
+                                offset_seed(seed, 1))
 
-    def body(k, v, log_w):
-        beta_prev, beta = betas[k - 1], betas[k]
-        vw_bh = tf.matmul(v, W) + bh_c
-        log_w += log_f(v, vw_bh, beta) - log_f(v, vw_bh, beta_prev)
-        step_seed = offset_seed(seed, 2 * k)
-        h = sample_bernoulli(tf.sigmoid(beta * vw_bh), step_seed)
-        v = sample_bernoulli(tf.sigmoid((1.0 - beta) * base_c + beta * (tf.matmul(h, W, transpose_b=True) + bv_c)),
-                             offset_seed(step_seed, 1))
-        return k + 1, v, log_w
+    return log_f, step
 
-    _, v, log_w = tf.while_loop(lambda k, v, log_w: k < tf.shape(betas)[0], body,
-                                [tf.constant(1), v0, tf.zeros([rows * n_chains])], back_prop=False)
-    log_w = tf.reshape(log_w, [rows, n_chains])
+
+def _log_mean_exp(log_w):
+    """(log mean_m w_m, its standard error std(w) / (sqrt(m) mean(w))) of each row of log_w [rows, m]."""
     top = tf.reduce_max(log_w, axis=1, keepdims=True)
     w = tf.exp(log_w - top)
     mean_w = tf.reduce_mean(w, axis=1)
-    log_z = log_z_base(base, n_hidden) + tf.squeeze(top, 1) + tf.math.log(mean_w)
     std_w = tf.sqrt(tf.reduce_mean(tf.square(w - mean_w[:, None]), axis=1))
-    return Ais(log_z, std_w / (np.sqrt(n_chains) * mean_w), tf.reshape(v, [rows, n_chains, -1]), log_w)
+    return tf.squeeze(top, 1) + tf.math.log(mean_w), std_w / (np.sqrt(int(log_w.shape[-1])) * mean_w)
 
 
 def gibbs_marginals(v_start, W, bv, bh, k, n_chains, seed):
