@@ -55,7 +55,9 @@ def build_parser():
     parser.add_argument("--dataset", required=True, help="a benchmark .pickle (the 2012 paper's layout)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
     parser.add_argument("--baseline", action="store_true", help="evaluate the independent-Bernoulli baseline instead")
-    parser.add_argument("--chains", type=int, default=100, help="AIS chains per frame (default: %(default)s)")
+    parser.add_argument("--chains", type=int, default=100,
+                        help="AIS chains per frame; with --baseline, predictions sampled per frame for ACC "
+                             "(default: %(default)s)")
     parser.add_argument("--betas", type=int, default=500, help="AIS temperatures after beta = 0 (default: %(default)s)")
     parser.add_argument("--raise", dest="raise_ll", action="store_true",
                         help="also estimate the LL by reverse AIS (RAISE) with the same chains and temperatures: "
