@@ -25,16 +25,26 @@ def exact_log_z(W, bv, bh):
     return top + np.log(np.exp(neg_free - top).sum())
 
 
-def test_ais_matches_exact_log_z_of_small_rbms():
+def small_rbms(rows=4, n_visible=10, n_hidden=16):
+    """(W, bv, bh, v): the RBMs of `rows` rows sharing W, and one visible state per row."""
     rng = np.random.default_rng(0)
-    n_visible, n_hidden, rows = 10, 16, 4
     W = rng.normal(0, 0.6, (n_visible, n_hidden)).astype(np.float32)
     bv = rng.normal(-1, 1, (rows, n_visible)).astype(np.float32)
     bh = rng.normal(0, 1, (rows, n_hidden)).astype(np.float32)
-    exact = np.array([exact_log_z(W.astype(np.float64), bv[r], bh[r]) for r in range(rows)])
+    return W, bv, bh, (rng.random((rows, n_visible)) < 0.3).astype(np.float32)
+
+
+def sampled_base(W, bv, bh, seed):
+    """The AIS base of rnn_rbm_evaluate: marginals of 10 Gibbs chains of 25 steps from silence."""
+    return RBM.marginal_base(RBM.gibbs_marginals(np.zeros_like(bv), W, bv, bh, 25, 10, seed))
+
+
+def test_ais_matches_exact_log_z_of_small_rbms():
+    W, bv, bh, _ = small_rbms()
+    exact = np.array([exact_log_z(W.astype(np.float64), bv[r], bh[r]) for r in range(len(bv))])
     with tf.Graph().as_default():
         seed = tf.constant([3, 0], tf.int64)
-        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((rows, n_visible), np.float32), W, bv, bh, 25, 10, seed))
+        base = sampled_base(W, bv, bh, seed)
         ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
             log_z, se = sess.run([ais.log_z, ais.std_error])
@@ -47,16 +57,11 @@ def exact_log_p(v, W, bv, bh):
 
 
 def test_raise_matches_exact_log_p_of_small_rbms():
-    rng = np.random.default_rng(0)
-    n_visible, n_hidden, rows = 10, 16, 4
-    W = rng.normal(0, 0.6, (n_visible, n_hidden)).astype(np.float32)
-    bv = rng.normal(-1, 1, (rows, n_visible)).astype(np.float32)
-    bh = rng.normal(0, 1, (rows, n_hidden)).astype(np.float32)
-    v = (rng.random((rows, n_visible)) < 0.3).astype(np.float32)
-    exact = [exact_log_p(v[r], W.astype(np.float64), bv[r], bh[r]) for r in range(rows)]
+    W, bv, bh, v = small_rbms()
+    exact = [exact_log_p(v[r], W.astype(np.float64), bv[r], bh[r]) for r in range(len(bv))]
     with tf.Graph().as_default():
         seed = tf.constant([3, 0], tf.int64)
-        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((rows, n_visible), np.float32), W, bv, bh, 25, 10, seed))
+        base = sampled_base(W, bv, bh, seed)
         log_p, se = RBM.raise_log_p(v, W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
             log_p, se = sess.run([log_p, se])
@@ -75,7 +80,7 @@ def test_raise_and_ais_bracket_the_log_p_of_a_sharp_rbm():
     exact = exact_log_p(v[0], W.astype(np.float64), bv[0], bh[0])
     with tf.Graph().as_default():
         seed = tf.constant([3, 0], tf.int64)
-        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((1, 8), np.float32), W, bv, bh, 25, 10, seed))
+        base = sampled_base(W, bv, bh, seed)
         log_p, _ = RBM.raise_log_p(v, W, bv, bh, base, RBM.ais_betas(20), 100, RBM.offset_seed(seed, 51))
         ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(20), 100, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
@@ -121,7 +126,7 @@ def test_ais_weighted_samples_give_the_exact_expected_accuracy():
     exact = sum(q * bay_accuracy(s, frame) for q, s in zip(p, states))
     with tf.Graph().as_default():
         seed = tf.constant([5, 0], tf.int64)
-        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros((1, n_visible), np.float32), W, bv, bh, 25, 10, seed))
+        base = sampled_base(W, bv, bh, seed)
         ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 2000, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
             samples, log_w = sess.run([ais.v, ais.log_w])
