@@ -225,9 +225,12 @@ def raise_log_p(v, W, bv, bh, base, betas, n_chains, seed):
     each temperature of `betas` in turn; with more temperatures it tends to the RBM. Its
     probability of v is estimated without bias by chains that start at v at beta = 1 and walk
     the temperatures back down to 0: w = p_base(x_0) prod_k f_k(x_k) / f_k(x_{k-1}), with
-    x_K = v. log mean_m w_m therefore falls below log p(v) on average, where ais_log_z, which
-    underestimates log Z, puts -F(v) - log Z above it: the two bracket the model's log p(v).
-    Returns (log_p, standard_error), each [rows].
+    x_K = v. log mean_m w_m falls below the annealing model's log p(v) on average (Jensen), and
+    short of temperatures that model puts less mass than the RBM on states in the RBM's sharp
+    modes, where data lie, since its chains have not settled into them. So on data RAISE errs
+    low where ais_log_z, which underestimates log Z, errs high: the two bracket the RBM's log p
+    (Burda et al.; a state the RBM finds unlikely, such as silence beside sharp modes, can be
+    overestimated instead). Returns (log_p, standard_error), each [rows].
     """
     rows = tf.shape(bv)[0]
     v_c, base_c, bv_c, bh_c = (repeat_rows(tf.convert_to_tensor(a), n_chains) for a in (v, base, bv, bh))
