@@ -233,7 +233,7 @@ def raise_log_p(v, W, bv, bh, base, betas, n_chains, seed):
     overestimated instead). Returns (log_p, standard_error), each [rows].
     """
     rows = tf.shape(bv)[0]
-    v_c, base_c, bv_c, bh_c = (repeat_rows(tf.convert_to_tensor(a), n_chains) for a in (v, base, bv, bh))
+    v_c, base_c, bv_c, bh_c = (repeat_rows(a, n_chains) for a in (v, base, bv, bh))
     log_f, step = _annealing(W, base_c, bv_c, bh_c)
     betas = tf.constant(np.asarray(betas, np.float32))
 

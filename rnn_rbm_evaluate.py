@@ -113,7 +113,7 @@ def expected_accuracy(samples, log_w, v):
     w /= w.sum(axis=1, keepdims=True)
     v = v[:, None, :]
     tp = (samples * v).sum(-1)
-    total = tp + (samples * (1 - v)).sum(-1) + ((1 - samples) * v).sum(-1)
+    total = samples.sum(-1) + v.sum(-1) - tp                     # TP + FP + FN, as FP = predicted - TP, FN = true - TP
     acc = np.where(total > 0, tp / np.maximum(total, 1), 1.0)
     mean = (w * acc).sum(1)
     return mean, (w ** 2 * (acc - mean[:, None]) ** 2).sum(1), (w * tp).sum(1), (w * total).sum(1)

@@ -17,12 +17,25 @@ import weight_initializations
 from conftest import SHARED
 
 
+def every_state(W, bv, bh):
+    """(states, -F(states)): every visible state of an RBM and its unnormalised log-probability."""
+    states = np.array(list(itertools.product([0, 1], repeat=len(bv))), np.float64)
+    return states, states @ bv + np.logaddexp(0, states @ W + bh).sum(1)
+
+
 def exact_log_z(W, bv, bh):
     """log Z of an RBM by enumerating every visible state, hidden units summed out."""
-    states = np.array(list(itertools.product([0, 1], repeat=len(bv))), np.float64)
-    neg_free = states @ bv + np.logaddexp(0, states @ W + bh).sum(1)
+    neg_free = every_state(W, bv, bh)[1]
     top = neg_free.max()
     return top + np.log(np.exp(neg_free - top).sum())
+
+
+def block_rbm(weight, visible_bias, hidden_biases):
+    """An 8-key RBM whose two hidden units each switch on four keys (the low four, the high four):
+    modes at silence and at each block, as sharp as `weight` makes them. (W, bv [1, 8], bh [1, 2])."""
+    W = np.zeros((8, 2), np.float32)
+    W[:4, 0], W[4:, 1] = weight, weight
+    return W, np.full((1, 8), visible_bias, np.float32), np.array([hidden_biases], np.float32)
 
 
 def small_rbms(rows=4, n_visible=10, n_hidden=16):
@@ -70,12 +83,9 @@ def test_raise_matches_exact_log_p_of_small_rbms():
 
 
 def test_raise_and_ais_bracket_the_log_p_of_a_sharp_rbm():
-    # two sharp modes (the low four keys, the high four), 20 temperatures: far from converged,
-    # AIS misses mass (log-likelihood too high) and RAISE errs low
-    W = np.zeros((8, 2), np.float32)
-    W[:4, 0], W[4:, 1] = 10.0, 10.0
-    bv = np.full((1, 8), -5.0, np.float32)
-    bh = np.array([[-20.0, -21.0]], np.float32)
+    # sharp modes and 20 temperatures: far from converged, AIS misses mass (log-likelihood too
+    # high) and RAISE errs low
+    W, bv, bh = block_rbm(10.0, -5.0, [-20.0, -21.0])
     v = np.array([[1, 1, 1, 1, 0, 0, 0, 0]], np.float32)
     exact = exact_log_p(v[0], W.astype(np.float64), bv[0], bh[0])
     with tf.Graph().as_default():
@@ -85,7 +95,7 @@ def test_raise_and_ais_bracket_the_log_p_of_a_sharp_rbm():
         ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(20), 100, RBM.offset_seed(seed, 51))
         with tf.Session() as sess:
             log_p, log_z = sess.run([log_p, ais.log_z])
-    ais_log_p = exact_log_p(v[0], W.astype(np.float64), bv[0], bh[0]) + exact_log_z(W.astype(np.float64), bv[0], bh[0]) - log_z[0]
+    ais_log_p = exact + exact_log_z(W.astype(np.float64), bv[0], bh[0]) - log_z[0]
     assert log_p[0] < exact - 1 and ais_log_p > exact + 0.3
 
 
@@ -112,15 +122,10 @@ def test_expected_accuracy_of_hand_made_predictions():
 
 
 def test_ais_weighted_samples_give_the_exact_expected_accuracy():
-    # a small RBM with three modes: silence, the low four keys, the high four keys
-    n_visible, n_hidden = 8, 2
-    W = np.zeros((n_visible, n_hidden), np.float32)
-    W[:4, 0], W[4:, 1] = 6.0, 6.0
-    bv = np.full((1, n_visible), -3.0, np.float32)
-    bh = np.array([[-10.0, -11.0]], np.float32)
+    # three modes: silence, the low four keys, the high four keys
+    W, bv, bh = block_rbm(6.0, -3.0, [-10.0, -11.0])
     frame = np.array([1, 1, 1, 0, 0, 0, 0, 0], np.float32)
-    states = np.array(list(itertools.product([0, 1], repeat=n_visible)), np.float64)
-    log_p = states @ bv[0] + np.logaddexp(0, states @ W + bh[0]).sum(1)
+    states, log_p = every_state(W.astype(np.float64), bv[0], bh[0])
     p = np.exp(log_p - log_p.max())
     p /= p.sum()
     exact = sum(q * bay_accuracy(s, frame) for q, s in zip(p, states))
