@@ -10,10 +10,11 @@ import plot_piano_roll
 import rnn_rbm_evaluate
 import rnn_rbm_generate
 import rnn_rbm_train
+import sharpen_checkpoint
 import weight_initializations
 
 SCRIPTS = [weight_initializations, rnn_rbm_train, rnn_rbm_generate, rnn_rbm_evaluate, make_default_data,
-           plot_piano_roll, benchmark, fuzz_midi]
+           plot_piano_roll, benchmark, fuzz_midi, sharpen_checkpoint]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.__name__)

@@ -215,3 +215,41 @@ def test_quiet_and_default_output(trained):
     quiet = run_script("rnn_rbm_generate.py", ckpt, "--length", "4", "--out", str(trained / "quiet"), "--quiet")
     assert loud.returncode == 0 and "wrote 3 songs" in loud.stderr and "1_unprimed.mid" in loud.stderr
     assert quiet.returncode == 0 and "wrote" not in quiet.stderr and "generating" not in quiet.stderr
+
+
+def test_sharpen_scales_every_frame_energy_and_leaves_the_rnn(trained, tmp_path):
+    import sharpen_checkpoint
+    import tensorflow.compat.v1 as tf
+    src = str(trained / "ckpt" / "epoch_1.ckpt")
+    out = sharpen_checkpoint.sharpen(src, str(tmp_path / "sharp.ckpt"), 1.5)
+    before, after = tf.train.load_checkpoint(src), tf.train.load_checkpoint(out)
+    p = {name: before.get_tensor(name) for name in before.get_variable_to_shape_map()}
+    q = {name: after.get_tensor(name) for name in after.get_variable_to_shape_map()}
+    assert sorted(p) == sorted(q) == sorted(["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0"])
+    for name in ["Wvu", "Wuu", "bu", "u0"]:
+        np.testing.assert_array_equal(q[name], p[name])
+
+    def energy(m, u_tm1, v, h):                     # the frame's RBM, as rnn_rbm.conditional_biases builds it
+        bv_t, bh_t = m["bv"] + u_tm1 @ m["Wuv"], m["bh"] + u_tm1 @ m["Wuh"]
+        return -(v @ bv_t) - (h @ bh_t) - v @ m["W"] @ h
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        u_tm1 = rng.uniform(-1, 1, p["Wuv"].shape[0])
+        v, h = rng.integers(0, 2, p["W"].shape[0]), rng.integers(0, 2, p["W"].shape[1])
+        assert energy(q, u_tm1, v, h) == pytest.approx(1.5 * energy(p, u_tm1, v, h), rel=1e-5, abs=1e-6)
+    assert config.load_hparams(out)[0] == config.load_hparams(src)[0]
+    twice = sharpen_checkpoint.sharpen(out, str(tmp_path / "sharper.ckpt"), 2.0)
+    assert config.load_hparams(twice)[1]["alpha"] == pytest.approx(3.0)
+    assert rnn_rbm_generate.main([twice, "--out", str(tmp_path / "songs"), "--num-songs", "1", "--length", "8",
+                                  "--quiet"])
+
+
+def test_sharpen_refuses_bad_alpha_and_overwriting(trained, tmp_path):
+    import sharpen_checkpoint
+    src = str(trained / "ckpt" / "epoch_1.ckpt")
+    with pytest.raises(ValueError, match="not a positive number"):
+        sharpen_checkpoint.sharpen(src, str(tmp_path / "s.ckpt"), 0.0)
+    with pytest.raises(ValueError, match="is the input checkpoint"):
+        sharpen_checkpoint.sharpen(src, src, 1.2)
+    with pytest.raises(ValueError, match="exists already"):
+        sharpen_checkpoint.sharpen(src, str(trained / "ckpt" / "initialized.ckpt"), 1.2)
