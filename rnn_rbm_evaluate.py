@@ -196,12 +196,14 @@ def evaluate_checkpoint(path, dataset, split, args):
                 lz_se.append(a.std_error)
                 acc.append(expected_accuracy(a.v, a.log_w, v[batch]))
     ll = -free - np.concatenate(lz)
-    ais_se = np.sqrt(np.sum(np.concatenate(lz_se) ** 2)) / len(ll)
-    raise_ll = raise_se = None
-    if args.raise_ll:
-        log_p, log_p_se = (np.concatenate(a) for a in zip(*raised))
-        raise_ll, raise_se = log_p.mean(), np.sqrt(np.sum(log_p_se ** 2)) / len(log_p)
-    return Result(ll.mean(), ais_se, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(ll), raise_ll, raise_se)
+    raise_ll, raise_se = mean_and_error(*(np.concatenate(a) for a in zip(*raised))) if args.raise_ll else (None, None)
+    return Result(*mean_and_error(ll, np.concatenate(lz_se)), ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc),
+                  len(ll), raise_ll, raise_se)
+
+
+def mean_and_error(values, errors):
+    """The mean of per-frame estimates and its standard error, from each estimate's own."""
+    return values.mean(), np.sqrt(np.sum(errors ** 2)) / len(values)
 
 
 def main(argv=None):

@@ -47,22 +47,25 @@ def small_rbms(rows=4, n_visible=10, n_hidden=16):
     return W, bv, bh, (rng.random((rows, n_visible)) < 0.3).astype(np.float32)
 
 
-def sampled_base(W, bv, bh, seed):
-    """The AIS base of rnn_rbm_evaluate: marginals of 10 Gibbs chains of 25 steps from silence."""
-    return RBM.marginal_base(RBM.gibbs_marginals(np.zeros_like(bv), W, bv, bh, 25, 10, seed))
+def anneal(W, bv, bh, n_betas, chains, seed, v=None):
+    """AIS, and RAISE for frames `v` when given, from the AIS base of rnn_rbm_evaluate (marginals
+    of 10 Gibbs chains of 25 steps from silence), run in a fresh graph: (Ais, (log_p, se) or ())."""
+    with tf.Graph().as_default():
+        seed = tf.constant([seed, 0], tf.int64)
+        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros_like(bv), W, bv, bh, 25, 10, seed))
+        betas, chain_seed = RBM.ais_betas(n_betas), RBM.offset_seed(seed, 51)
+        ais = RBM.ais_log_z(W, bv, bh, base, betas, chains, chain_seed)
+        raised = () if v is None else RBM.raise_log_p(v, W, bv, bh, base, betas, chains, chain_seed)
+        with tf.Session() as sess:
+            return sess.run((ais, raised))
 
 
 def test_ais_matches_exact_log_z_of_small_rbms():
     W, bv, bh, _ = small_rbms()
     exact = np.array([exact_log_z(W.astype(np.float64), bv[r], bh[r]) for r in range(len(bv))])
-    with tf.Graph().as_default():
-        seed = tf.constant([3, 0], tf.int64)
-        base = sampled_base(W, bv, bh, seed)
-        ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
-        with tf.Session() as sess:
-            log_z, se = sess.run([ais.log_z, ais.std_error])
-    np.testing.assert_allclose(log_z, exact, atol=0.02)
-    assert np.all(se < 0.02) and np.all(se > 0)
+    ais, _ = anneal(W, bv, bh, 1000, 200, 3)
+    np.testing.assert_allclose(ais.log_z, exact, atol=0.02)
+    assert np.all(ais.std_error < 0.02) and np.all(ais.std_error > 0)
 
 
 def exact_log_p(v, W, bv, bh):
@@ -72,12 +75,7 @@ def exact_log_p(v, W, bv, bh):
 def test_raise_matches_exact_log_p_of_small_rbms():
     W, bv, bh, v = small_rbms()
     exact = [exact_log_p(v[r], W.astype(np.float64), bv[r], bh[r]) for r in range(len(bv))]
-    with tf.Graph().as_default():
-        seed = tf.constant([3, 0], tf.int64)
-        base = sampled_base(W, bv, bh, seed)
-        log_p, se = RBM.raise_log_p(v, W, bv, bh, base, RBM.ais_betas(1000), 200, RBM.offset_seed(seed, 51))
-        with tf.Session() as sess:
-            log_p, se = sess.run([log_p, se])
+    _, (log_p, se) = anneal(W, bv, bh, 1000, 200, 3, v)
     np.testing.assert_allclose(log_p, exact, atol=0.02)
     assert np.all(se < 0.02) and np.all(se > 0)
 
@@ -88,14 +86,8 @@ def test_raise_and_ais_bracket_the_log_p_of_a_sharp_rbm():
     W, bv, bh = block_rbm(10.0, -5.0, [-20.0, -21.0])
     v = np.array([[1, 1, 1, 1, 0, 0, 0, 0]], np.float32)
     exact = exact_log_p(v[0], W.astype(np.float64), bv[0], bh[0])
-    with tf.Graph().as_default():
-        seed = tf.constant([3, 0], tf.int64)
-        base = sampled_base(W, bv, bh, seed)
-        log_p, _ = RBM.raise_log_p(v, W, bv, bh, base, RBM.ais_betas(20), 100, RBM.offset_seed(seed, 51))
-        ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(20), 100, RBM.offset_seed(seed, 51))
-        with tf.Session() as sess:
-            log_p, log_z = sess.run([log_p, ais.log_z])
-    ais_log_p = exact + exact_log_z(W.astype(np.float64), bv[0], bh[0]) - log_z[0]
+    ais, (log_p, _) = anneal(W, bv, bh, 20, 100, 3, v)
+    ais_log_p = exact + exact_log_z(W.astype(np.float64), bv[0], bh[0]) - ais.log_z[0]
     assert log_p[0] < exact - 1 and ais_log_p > exact + 0.3
 
 
@@ -129,13 +121,8 @@ def test_ais_weighted_samples_give_the_exact_expected_accuracy():
     p = np.exp(log_p - log_p.max())
     p /= p.sum()
     exact = sum(q * bay_accuracy(s, frame) for q, s in zip(p, states))
-    with tf.Graph().as_default():
-        seed = tf.constant([5, 0], tf.int64)
-        base = sampled_base(W, bv, bh, seed)
-        ais = RBM.ais_log_z(W, bv, bh, base, RBM.ais_betas(1000), 2000, RBM.offset_seed(seed, 51))
-        with tf.Session() as sess:
-            samples, log_w = sess.run([ais.v, ais.log_w])
-    mean, variance, _, _ = rnn_rbm_evaluate.expected_accuracy(samples, log_w, frame[None])
+    ais, _ = anneal(W, bv, bh, 1000, 2000, 5)
+    mean, variance, _, _ = rnn_rbm_evaluate.expected_accuracy(ais.v, ais.log_w, frame[None])
     assert exact == pytest.approx(0.4068, abs=1e-4)
     assert mean[0] == pytest.approx(exact, abs=0.01)
     assert 0 < np.sqrt(variance[0]) < 0.01

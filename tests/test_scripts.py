@@ -16,6 +16,7 @@ import midi_manipulation
 import config
 import rnn_rbm_generate
 import rnn_rbm_train
+import sharpen_checkpoint
 import weight_initializations
 from conftest import ROOT, write_midi
 
@@ -218,7 +219,6 @@ def test_quiet_and_default_output(trained):
 
 
 def test_sharpen_scales_every_frame_energy_and_leaves_the_rnn(trained, tmp_path):
-    import sharpen_checkpoint
     import tensorflow.compat.v1 as tf
     src = str(trained / "ckpt" / "epoch_1.ckpt")
     out = sharpen_checkpoint.sharpen(src, str(tmp_path / "sharp.ckpt"), 1.5)
@@ -245,7 +245,6 @@ def test_sharpen_scales_every_frame_energy_and_leaves_the_rnn(trained, tmp_path)
 
 
 def test_sharpen_refuses_bad_alpha_and_overwriting(trained, tmp_path):
-    import sharpen_checkpoint
     src = str(trained / "ckpt" / "epoch_1.ckpt")
     with pytest.raises(ValueError, match="not a positive number"):
         sharpen_checkpoint.sharpen(src, str(tmp_path / "s.ckpt"), 0.0)
