@@ -22,7 +22,8 @@ expectation is averaged over every frame (a silent frame predicted silent scores
 predictions are AIS's own samples: each chain's last state, weighted by its importance weight,
 so no single Gibbs chain has to move between the distribution's modes. ACC's ± (logged) is
 the standard error that these samples leave. The pooled form sum E[TP] / sum E[TP + FP + FN]
-over all frames is logged too.
+over all frames is logged too, and so is the ACC of repeating the previous true frame, a
+trivial prediction that scores well where the music often holds.
 
 --baseline evaluates the independent-Bernoulli model instead: one probability per key, the
 key's frequency in the train split (add-one smoothed).
@@ -97,7 +98,20 @@ Result = collections.namedtuple("Result", [
     "frames",
     "raise_ll",     # the conservative mean LL by reverse AIS (--raise), or None
     "raise_se",     # its standard error from RAISE alone
+    "acc_repeat",   # ACC of repeating the previous true frame, on the same frames
 ])
+
+
+def previous_frames(rolls):
+    """Each song's frames shifted one step later, silence first: the true frames before each frame."""
+    return np.concatenate([np.vstack([np.zeros((1, r.shape[1]), r.dtype), r[:-1]]) for r in rolls])
+
+
+def repeat_accuracy(rolls):
+    """ACC of the trivial prediction that each frame repeats the one before it (silence before a
+    song's first frame): the figure a model's ACC has to beat to have learnt when the music changes."""
+    v = np.concatenate(rolls)
+    return expected_accuracy(previous_frames(rolls)[:, None], np.zeros((len(v), 1)), v)[0].mean()
 
 
 def expected_accuracy(samples, log_w, v):
@@ -140,7 +154,8 @@ def evaluate_baseline(path, split, args):
         batch = v[begin:begin + args.batch_frames]
         samples = (rng.random((len(batch), args.chains, len(p))) < p).astype(np.float32)
         acc.append(expected_accuracy(samples, np.zeros(samples.shape[:2]), batch))
-    return Result(ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(v), None, None)
+    return Result(ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(v), None, None,
+                  repeat_accuracy(rolls))
 
 
 def evaluate_checkpoint(path, dataset, split, args):
@@ -182,7 +197,7 @@ def evaluate_checkpoint(path, dataset, split, args):
                 bv.append(b_v[0])
                 bh.append(b_h[0])
             v, bv, bh = np.concatenate(rolls), np.concatenate(bv), np.concatenate(bh)
-            prev = np.concatenate([np.vstack([np.zeros((1, hp.n_visible), np.float32), r[:-1]]) for r in rolls])
+            prev = previous_frames(rolls)
             free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ params.W + bh).sum(1)
             lz, lz_se, acc, raised = [], [], [], []
             for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
@@ -198,7 +213,7 @@ def evaluate_checkpoint(path, dataset, split, args):
     ll = -free - np.concatenate(lz)
     raise_ll, raise_se = mean_and_error(*(np.concatenate(a) for a in zip(*raised))) if args.raise_ll else (None, None)
     return Result(*mean_and_error(ll, np.concatenate(lz_se)), ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc),
-                  len(ll), raise_ll, raise_se)
+                  len(ll), raise_ll, raise_se, repeat_accuracy(rolls))
 
 
 def mean_and_error(values, errors):
@@ -241,9 +256,10 @@ def main(argv=None):
             log.info("best on %s: %s", args.split, label)
     method = (f"exact LL, ACC from {args.chains} samples per frame" if args.baseline
               else f"AIS with {args.chains} chains and {args.betas} temperatures")
-    log.info("%s, %d frames of %s [%s], %.0f s; %s; LL s.e. over frames %.3f; ACC s.e. %.2f%%, pooled ACC %.2f%%",
-             label, result.frames, name, args.split, time.time() - start, method, result.ll_frame_se,
-             100 * result.acc_se, 100 * result.acc_pooled)
+    log.info("%s, %d frames of %s [%s], %.0f s; %s; LL s.e. over frames %.3f; ACC s.e. %.2f%%, pooled ACC %.2f%%; "
+             "repeating the previous frame scores ACC %.2f%%", label, result.frames, name, args.split,
+             time.time() - start, method, result.ll_frame_se, 100 * result.acc_se, 100 * result.acc_pooled,
+             100 * result.acc_repeat)
     if result.raise_ll is not None:
         log.info("conservative LL/frame by reverse AIS (RAISE): %.3f ± %.3f nats; the model's LL lies between it "
                  "and the AIS figure below, when both have enough temperatures", result.raise_ll, result.raise_se)

@@ -113,6 +113,16 @@ def test_expected_accuracy_of_hand_made_predictions():
     assert se == pytest.approx(np.sqrt(variance.sum()) / 2)
 
 
+def test_repeat_accuracy_of_hand_made_songs():
+    a = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]], np.float32)
+    b = np.array([[0, 0, 0, 0], [0, 0, 0, 1]], np.float32)
+    # a: after silence 0; held 1; {0, 1} -> {0, 2}: TP 1, FP 1, FN 1, so 1/3; {0, 2} -> silence 0
+    # b: silence after silence 1; {3} after silence 0
+    assert rnn_rbm_evaluate.repeat_accuracy([a, b]) == pytest.approx((0 + 1 + 1 / 3 + 0 + 1 + 0) / 6)
+    np.testing.assert_array_equal(rnn_rbm_evaluate.previous_frames([a, b]),
+                                  np.vstack([np.zeros((1, 4)), a[:-1], np.zeros((1, 4)), b[:-1]]))
+
+
 def test_ais_weighted_samples_give_the_exact_expected_accuracy():
     # three modes: silence, the low four keys, the high four keys
     W, bv, bh = block_rbm(6.0, -3.0, [-10.0, -11.0])
@@ -189,7 +199,7 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     assert rnn_rbm_evaluate.main([ck, *argv, "--split", "valid"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Tiny Set valid: LL/frame")
     # the baseline: one probability per key from the train split
-    assert rnn_rbm_evaluate.main(["--baseline", "--dataset", path, "--quiet"]) == 0
+    assert rnn_rbm_evaluate.main(["--baseline", "--dataset", path]) == 0
     frames = np.zeros((54, 88))
     for t, frame in enumerate(f for song in data["train"] for f in song):
         frames[t, [p - 21 for p in frame]] = 1
@@ -198,7 +208,10 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     for t, frame in enumerate(f for song in data["test"] for f in song):
         test[t, [q - 21 for q in frame]] = 1
     want = (test @ np.log(p) + (1 - test) @ np.log1p(-p)).mean()
-    assert f"LL/frame {want:.3f} ± 0.000" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"LL/frame {want:.3f} ± 0.000" in out
+    # consecutive frames share one of their two keys (1/3), and a song's first frame follows silence (0)
+    assert f"repeating the previous frame scores ACC {100 * 23 / 3 / 25:.2f}%" in err
 
 
 def test_evaluate_refuses_models_that_are_not_per_frame(tmp_path):
