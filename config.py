@@ -44,6 +44,9 @@ class HParams:
     lr_decay: float = _field(0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
     weight_decay: float = _field(0.0, "L2 penalty weight_decay * sum(w**2) / 2 over W, Wuh, Wuv, Wvu, Wuu, added to "
                                       "the cost that is minimised (the logged cost leaves it out)")
+    negative_swap: float = _field(0.0, "fraction of training rows whose negative Gibbs chain starts at another row "
+                                       "of the batch, drawn at random, instead of at the row itself (0: CD-k as in "
+                                       "the paper); raises ACC at a large cost in LL, see the README")
     grad_clip: float = _field(10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
     chunk_len: int = _field(100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
     transpose: int = _field(0, "augmentation: each epoch moves every training song by a random whole number of "
@@ -84,6 +87,8 @@ class HParams:
         for name in ["pretrain_epochs", "rnn_pretrain_epochs", "epochs", "transpose", "weight_decay"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not 0.0 <= self.negative_swap <= 1.0:
+            raise ValueError(f"--negative-swap must be between 0 and 1, got {self.negative_swap}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
         if not 0.0 < self.bv_min_prob < 0.5:

@@ -160,6 +160,19 @@ def minimize(hp, loss, var_list, lr):
     return optimizer.apply_gradients([(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads])
 
 
+def negative_starts(rows, swap, seed):
+    """Where the negative Gibbs chains start: each row itself (CD-k), except that a fraction `swap`
+    of them, drawn at random, start at another row of the batch, drawn at random (seeds seed + [0, 1000]
+    and + [0, 1001]). Chains from other rows reach the states that the context makes wrong, which CD
+    from the data never visits."""
+    if not swap:
+        return rows
+    n = tf.shape(rows)[0]
+    other = tf.gather(rows, tf.random.stateless_uniform([n], RBM.offset_seed(seed, 1000), 0, n, dtype=tf.int32))
+    swapped = tf.random.stateless_uniform([n], RBM.offset_seed(seed, 1001)) < swap
+    return tf.where(swapped[:, None] & tf.ones_like(rows, tf.bool), other, rows)
+
+
 def build_training_graph(hp):
     """Free-energy training graph over a chunk of rows in each of several lanes."""
     nv = hp.n_visible
@@ -171,7 +184,8 @@ def build_training_graph(hp):
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
     bv_rows, bh_rows = tf.reshape(bv_t, [-1, nv]), tf.reshape(bh_t, [-1, hp.n_hidden])
     blocks = gibbs_blocks(hp.batch_songs * hp.chunk_len)
-    v_sample = RBM.gibbs_sample(rows, p.W, bv_rows, bh_rows, hp.k_train, seed, blocks=blocks)  # [lanes * time, nv]
+    start = negative_starts(rows, hp.negative_swap, seed)
+    v_sample = RBM.gibbs_sample(start, p.W, bv_rows, bh_rows, hp.k_train, seed, blocks=blocks)  # [lanes * time, nv]
     cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))
 
     loss = cost

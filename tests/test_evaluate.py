@@ -181,7 +181,7 @@ def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     _, extra = config.load_hparams(os.path.join(ck, "initialized.ckpt"))
     assert 0 < extra["rnn_pretrain_nll"] < 88 * np.log(2)
     assert rnn_rbm_train.main(["2", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", "--transpose", "3",
-                               *common]) == 0
+                               "--negative-swap", "0.2", *common]) == 0
     argv = ["--dataset", path, "--chains", "20", "--betas", "50", "--base-chains", "3", "--batch-frames", "7", "--quiet"]
     assert rnn_rbm_evaluate.main([os.path.join(ck, "epoch_2.ckpt"), *argv, "--raise"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]

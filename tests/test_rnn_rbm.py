@@ -299,3 +299,18 @@ def test_rnn_pretraining_cost_is_the_bernoulli_nll_and_leaves_the_rbm_alone():
         for name in ["Wuv", "Wvu", "Wuu", "bu", "u0"]:
             assert not np.allclose(getattr(after, name), getattr(before, name)), name
         assert sess.run(rnn.cost, {rnn.x: x, rnn.mask: mask}) < cost
+
+
+def test_negative_chains_start_at_the_rows_or_at_other_rows_of_the_batch():
+    rows = np.eye(400, dtype=np.float32)                   # every row different, so each start names its row
+    starts = {}
+    with tf.Graph().as_default(), tf.Session() as sess:
+        for swap in (0.0, 0.3, 1.0):
+            starts[swap] = sess.run(rnn_rbm.negative_starts(tf.constant(rows), swap, tf.constant([0, 7], tf.int64)))
+    np.testing.assert_array_equal(starts[0.0], rows)
+    for swap, got in starts.items():
+        assert ((got == 0) | (got == 1)).all() and (got.sum(1) == 1).all()   # each start is one row of the batch
+        moved = (got.argmax(1) != np.arange(400)).mean()
+        assert abs(moved - swap * 399 / 400) < 0.07, (swap, moved)
+    with pytest.raises(ValueError, match="--negative-swap must be between 0 and 1"):
+        HP.replace(negative_swap=1.5).validate()
