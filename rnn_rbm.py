@@ -162,9 +162,10 @@ def minimize(hp, loss, var_list, lr):
 
 def negative_starts(rows, swap, seed):
     """Where the negative Gibbs chains start: each row itself (CD-k), except that a fraction `swap`
-    of them, drawn at random, start at another row of the batch, drawn at random (seeds seed + [0, 1000]
-    and + [0, 1001]). Chains from other rows reach the states that the context makes wrong, which CD
-    from the data never visits."""
+    of them, drawn at random, start at another row of the batch, drawn at random (a padding row is
+    silence). Chains from other rows reach states that the context makes wrong, which CD from the
+    data never visits. Uses the seeds seed + [0, 1000] and + [0, 1001], clear of the Gibbs chain's
+    own while k_train < 500."""
     if not swap:
         return rows
     n = tf.shape(rows)[0]
