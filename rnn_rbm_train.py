@@ -9,7 +9,9 @@ Ctrl-C saves parameter_checkpoints/interrupted.ckpt and exits cleanly.
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -118,6 +120,37 @@ def transpose_songs(song_rows, hp, rng):
     return moved
 
 
+class CtrlC:
+    """Ctrl-C as a flag that training reads after each chunk, so that one press always stops it:
+    a KeyboardInterrupt raised where Python swallows exceptions (a finalizer, say) would be lost.
+    A second press interrupts at once. Where SIGINT is ignored, or off the main thread, nothing
+    changes."""
+
+    def __init__(self):
+        self.pressed = False
+        self.installed = False
+
+    def install(self):
+        self.installed = (threading.current_thread() is threading.main_thread()
+                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.installed:
+            signal.signal(signal.SIGINT, self._press)
+
+    def _press(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self):
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
+
+
 def learning_rate(hp, epoch):
     return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
 
@@ -131,11 +164,11 @@ def used_steps(mask, chunk_len):
     return min(chunk_len, -(-(int(real[-1]) + 1) // quarter) * quarter) if len(real) else quarter
 
 
-def train_epoch(sess, model, song_rows, hp, epoch):
+def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
     """One pass over every song, chunk by chunk; returns the mean cost per real row.
 
     The song order and every random draw are functions of (seed, epoch), so an epoch can be
-    replayed exactly, after a resume too.
+    replayed exactly, after a resume too. `check` is called after each chunk (CtrlC.check).
     """
     import RBM
     rng = np.random.default_rng([hp.seed, epoch])
@@ -151,6 +184,7 @@ def train_epoch(sess, model, song_rows, hp, epoch):
                                model.reset: reset[i][:, :steps], model.u_carry: u,
                                model.lr: learning_rate(hp, epoch), model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
         total += float(cost) * float(mask[i].sum())
+        check()
     return total / float(mask.sum())
 
 
@@ -228,12 +262,15 @@ def main(argv=None):
     start, cost, saved = time.time(), init_extra.get("cost", float("nan")), None
     bar = tqdm(range(first_epoch, hp.epochs + 1), desc="training", unit="epoch", disable=args.quiet)
     epoch, snapshot = first_epoch, None
+    ctrl_c = CtrlC()
+    ctrl_c.install()
     try:
         for epoch in bar:
             snapshot = sess.run(list(model.params))      # what Ctrl-C saves: the last whole epoch
+            ctrl_c.check()
             epoch_start = time.time()
             lr = learning_rate(hp, epoch)
-            epoch_cost = train_epoch(sess, model, song_rows, hp, epoch)
+            epoch_cost = train_epoch(sess, model, song_rows, hp, epoch, ctrl_c.check)
             if not np.isfinite(epoch_cost):
                 log.error("epoch %d: the cost is %s, so training diverged and stopped. The last good checkpoint "
                           "is %s. Try a smaller --lr or --grad-clip.", epoch, epoch_cost, saved or init)
@@ -258,6 +295,7 @@ def main(argv=None):
               file=sys.stderr)
         return 0
     finally:
+        ctrl_c.restore()
         sess.close()
     log.info("trained epochs %d to %d in %.1f s; final cost %.4f\n  last checkpoint: %s\n  log: %s\n  loss curve: %s",
              first_epoch, hp.epochs, time.time() - start, cost, saved, log_path,

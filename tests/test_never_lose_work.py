@@ -52,8 +52,8 @@ def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_ends(setup, m
 
     real = rnn_rbm_train.train_epoch
 
-    def interrupted_in_epoch_3(sess, model, song_rows, hp, epoch):
-        cost = real(sess, model, song_rows, hp, epoch)     # epoch 3 changes the weights, then Ctrl-C
+    def interrupted_in_epoch_3(sess, model, song_rows, hp, epoch, check):
+        cost = real(sess, model, song_rows, hp, epoch, check)     # epoch 3 changes the weights, then Ctrl-C
         if epoch == 3:
             raise KeyboardInterrupt
         return cost
@@ -83,7 +83,7 @@ def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(setup, monk
     root, _, init = setup
     real = rnn_rbm_train.train_epoch
     monkeypatch.setattr(rnn_rbm_train, "train_epoch",
-                        lambda sess, model, rows, hp, epoch: float("nan") if epoch == 2 else real(sess, model, rows, hp, epoch))
+                        lambda sess, model, rows, hp, epoch, check: float("nan") if epoch == 2 else real(sess, model, rows, hp, epoch))
     assert rnn_rbm_train.main(["5", "--init", init, *train_args(setup, "nan", "--save-every", "1")]) == 1
     assert "diverged" in capsys.readouterr().err
     assert [e for e, _ in checkpoints.epoch_checkpoints(str(root / "nan"))] == [1]
@@ -107,12 +107,63 @@ def test_ctrl_c_saves_and_exits_0(setup):
     proc = start_training(setup, "ctrl_c", "--init", init, "--save-every", "1000")
     wait_for(str(root / "ctrl_c" / "training_log.csv"))
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()                                       # a failed test leaves no training behind
+        _, err = proc.communicate()
+        pytest.fail(f"training went on for 60 s after Ctrl-C; stderr: {err}")
     assert proc.returncode == 0, err
     assert "interrupted in epoch" in err and "interrupted.ckpt" in err and "--resume" in err
     assert "Traceback" not in err
     saved = weights(str(root / "ctrl_c" / "interrupted.ckpt"))
     assert saved["W"].shape == (780, 6)
+
+
+def test_ctrl_c_sets_a_flag_that_training_reads_and_a_second_press_interrupts():
+    ctrl_c = rnn_rbm_train.CtrlC()
+    ctrl_c.install()
+    try:
+        ctrl_c.check()                                    # not pressed: nothing happens
+        signal.raise_signal(signal.SIGINT)                # the first press raises nothing where it lands
+        assert ctrl_c.pressed
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()                                # it stops training at the next check
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)            # the second press interrupts at once
+    finally:
+        ctrl_c.restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class PressesCtrlCWhenCollected:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_that_lands_in_a_finalizer_still_stops_training():
+    # Python prints and drops an exception raised in __del__, so a plain KeyboardInterrupt
+    # landing there would be lost and training would go on
+    ctrl_c = rnn_rbm_train.CtrlC()
+    ctrl_c.install()
+    try:
+        PressesCtrlCWhenCollected()
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+    finally:
+        ctrl_c.restore()
+
+
+def test_ctrl_c_leaves_an_ignored_sigint_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctrl_c = rnn_rbm_train.CtrlC()
+        ctrl_c.install()
+        assert not ctrl_c.installed and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        ctrl_c.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_kill_9_at_any_moment_leaves_every_checkpoint_loadable(setup):
