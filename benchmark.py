@@ -21,13 +21,16 @@ import time
 
 import numpy as np
 
+import checkpoints
 import cli
 import config
 import datasets
+import training
 
 ORIGINAL_STEPS_PER_S = 1 / 0.55e-3   # the original code: 0.55 ms per RBM step, one song at a time (issue 6)
 UNIFORMS_PER_ROW = 15 * (780 + 50)   # CD-15 at the original's size draws this many uniforms per row
-BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "benchmarks")
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCHMARKS = os.path.join(HERE, "..", "shared", "data", "benchmarks")
 
 
 def build_parser():
@@ -44,35 +47,41 @@ def peak_mb():
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def plain(value):
+    """A NumPy scalar or array as the Python number or list that JSON can hold."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def emit(**record):
     record.update(peak_rss_mb=peak_mb(), machine=f"{platform.machine()} {os.cpu_count()} cores")
-    print(json.dumps(record), flush=True)
+    print(json.dumps(record, default=plain), flush=True)
 
 
 def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
     """(rows/s of whole training epochs, over at least `seconds`; cost after `epochs` epochs or None).
 
-    Times rnn_rbm_train.train_epoch itself: lane packing, feeding, the RNN, CD-k, the gradients
+    Times training.train_epoch itself: lane packing, feeding, the RNN, CD-k, the gradients
     and the update, after one untimed epoch in which XLA compiles for these shapes.
     """
-    import rnn_rbm_train
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
         model = rnn_rbm.build_training_graph(hp)
         with tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks)) as sess:
             sess.run(tf.global_variables_initializer())
-            rnn_rbm_train.train_epoch(sess, model, song_rows, hp, 0)   # warm-up
+            training.train_epoch(sess, model, song_rows, hp, 0)   # warm-up
             timed, start = 0, time.time()
             while timed == 0 or time.time() - start < seconds:
                 timed += 1
-                rnn_rbm_train.train_epoch(sess, model, song_rows, hp, timed)
+                training.train_epoch(sess, model, song_rows, hp, timed)
             rate = timed * sum(len(r) for r in song_rows) / (time.time() - start)
             cost = None
             if epochs:
                 sess.run(tf.global_variables_initializer())
                 for epoch in range(1, epochs + 1):
-                    cost = rnn_rbm_train.train_epoch(sess, model, song_rows, hp, epoch)
+                    cost = training.train_epoch(sess, model, song_rows, hp, epoch)
             return rate, cost
 
 
@@ -127,7 +136,7 @@ def main(argv=None):
     tf = cli.import_tf()
     import rnn_rbm
     hp = config.HParams()
-    seconds = 3 if args.quick else 15
+    seconds = 1 if args.quick else 15
 
     if "train" in parts:
         datasets.ensure_default_data(args.data)
@@ -161,20 +170,24 @@ def main(argv=None):
         else:
             paper = config.preset("paper", batch_songs=16)
             song_rows = datasets.songs_to_rows(datasets.load_data(path, paper, "train"), paper)
-            start = time.time()
+            song_rows = song_rows[:64] if args.quick else song_rows     # --quick: checks the part runs, no more
             rate, _ = train_throughput(song_rows, paper, tf, rnn_rbm, seconds)
             frames = sum(len(r) for r in song_rows)
-            emit(part="paper", dataset="Nottingham train", frames=frames, batch_songs=paper.batch_songs,
+            emit(part="paper", dataset="Nottingham train", songs=len(song_rows), frames=frames, batch_songs=paper.batch_songs,
                  rows_per_s=round(rate), seconds_per_epoch=round(frames / rate, 1))
-        jsb, shipped = os.path.join(BENCHMARKS, "JSB Chorales.pickle"), os.path.join("parameter_checkpoints", "jsb_paper.ckpt")
-        if os.path.exists(jsb) and os.path.exists(shipped + ".index") and not args.quick:
+        jsb, shipped = os.path.join(BENCHMARKS, "JSB Chorales.pickle"), os.path.join(HERE, checkpoints.SHIPPED_BENCHMARKS, "jsb_paper.ckpt")
+        if not os.path.exists(jsb) or not checkpoints.exists(shipped):
+            emit(part="paper", skipped=f"{jsb} or {shipped} not found")
+        else:
             import rnn_rbm_evaluate
-            eval_args = rnn_rbm_evaluate.build_parser().parse_args(["--dataset", jsb])
+            # --quick: the first 2 songs with a short anneal, which checks the part runs but measures nothing
+            quick = ["--max-songs", "2", "--chains", "4", "--betas", "20"] if args.quick else []
+            eval_args = rnn_rbm_evaluate.build_parser().parse_args(["--dataset", jsb, *quick])
             start = time.time()
             result = rnn_rbm_evaluate.evaluate_checkpoint(shipped, jsb, "test", eval_args)
             emit(part="paper", dataset="JSB Chorales test", evaluation="AIS", chains=eval_args.chains,
-                 temperatures=eval_args.betas, frames=result.frames, seconds=round(time.time() - start, 1),
-                 ll_per_frame=round(result.ll, 3), acc=round(result.acc, 4))
+                 temperatures=eval_args.betas, songs=eval_args.max_songs or "all", frames=result.frames,
+                 seconds=round(time.time() - start, 1), ll_per_frame=round(result.ll, 3), acc=round(result.acc, 4))
     return 0
 
 

@@ -6,12 +6,33 @@ import re
 import config
 
 DEFAULT_DIR = "parameter_checkpoints"
+# The checkpoints that ship with the project live where training never writes, and where
+# `latest` and --resume never look: pretrained.ckpt under its own name, the benchmark models
+# in a subfolder.
+SHIPPED_BENCHMARKS = os.path.join(DEFAULT_DIR, "benchmarks")
+# What a training run writes, and all that `latest`, a run folder and --resume look at.
+RUN_CHECKPOINT = re.compile(r"(epoch_\d+|interrupted)\.ckpt")
 
 
-def make_saver(params):
-    """A Saver keyed on the paper's names (W, bv, ...), whatever TF called the variables."""
+def make_saver(params, extra=None):
+    """A Saver keyed on the paper's names (W, bv, ...), whatever TF called the variables, plus
+    the variables of `extra` ({name: variable}, e.g. the optimizer's moments) under their keys."""
     import tensorflow.compat.v1 as tf
-    return tf.train.Saver(params._asdict(), max_to_keep=None, save_relative_paths=True)
+    return tf.train.Saver({**params._asdict(), **(extra or {})}, max_to_keep=None, save_relative_paths=True)
+
+
+def holds(path, names):
+    """Whether checkpoint `path` has a variable under every one of `names`."""
+    import tensorflow.compat.v1 as tf
+    saved = {name for name, _ in tf.train.list_variables(path)}
+    return set(names) <= saved
+
+
+def remove(path):
+    """Delete checkpoint `path`'s files, the .index first so that it never looks whole while half gone."""
+    suffixes = sorted((name[len(path):] for name in glob.glob(glob.escape(path) + ".*")), key=lambda s: s != ".index")
+    for suffix in suffixes:
+        os.remove(path + suffix)
 
 
 def save(sess, saver, path, hp, **extra):
@@ -80,18 +101,32 @@ def all_checkpoints(directory):
     return sorted(found, key=lambda path: (os.path.getmtime(path + ".index"), path))
 
 
+def run_checkpoints(directory):
+    """Paths of the checkpoints that training wrote in `directory` (epoch_<n>.ckpt, interrupted.ckpt),
+    oldest first by time written. Shipped, pretraining and hand-made checkpoints are not among them."""
+    def written(path):       # within one clock tick, interrupted.ckpt comes last, then the higher epoch
+        name = os.path.basename(path)
+        return os.path.getmtime(path + ".index"), name == "interrupted.ckpt", int(re.sub(r"\D", "", name) or 0)
+    return sorted((path for path in all_checkpoints(directory) if RUN_CHECKPOINT.fullmatch(os.path.basename(path))),
+                  key=written)
+
+
 def resolve(name, default_dir=DEFAULT_DIR):
     """A checkpoint path from what a user typed: a path, 'latest', or a training-run folder.
 
-    'latest' is the newest checkpoint in `default_dir`; a folder gives its newest checkpoint.
-    A path to one of a checkpoint's files (.index, .data-..., .hparams.json) means the checkpoint.
+    'latest' is the newest run checkpoint (epoch_<n>.ckpt or interrupted.ckpt) in `default_dir`;
+    a folder gives its newest run checkpoint. A path to one of a checkpoint's files (.index,
+    .data-..., .hparams.json) means the checkpoint.
     """
     if name == "latest" or os.path.isdir(name):
         folder = default_dir if name == "latest" else name
-        found = all_checkpoints(folder) if os.path.isdir(folder) else []
+        found = run_checkpoints(folder) if os.path.isdir(folder) else []
         if not found:
-            raise ValueError(f"no checkpoint in {folder}/; train one with `python rnn_rbm_train.py <epochs>` "
-                             "or pass parameter_checkpoints/pretrained.ckpt")
+            others = [os.path.basename(path) for path in all_checkpoints(folder)] if os.path.isdir(folder) else []
+            raise ValueError(f"no checkpoint of a training run (epoch_<n>.ckpt, interrupted.ckpt) in {folder}/"
+                             f"{'; it holds ' + ', '.join(others) + ', pass one by its path' if others else ''}; "
+                             "train one with `python rnn_rbm_train.py <epochs>` or pass "
+                             "parameter_checkpoints/pretrained.ckpt")
         return found[-1]
     match = re.fullmatch(r"(.*\.ckpt)(\.index|\.data-\d+-of-\d+|\.hparams\.json)", name)
     return match.group(1) if match else name

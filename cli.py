@@ -2,6 +2,7 @@
 import argparse
 import logging
 import os
+import shlex
 import sys
 import tempfile
 
@@ -51,9 +52,18 @@ def import_tf():
 
 
 def run(main, argv=None):
-    """Call main(argv); a ValueError (bad input) becomes a one-line message and exit code 2."""
+    """Call main(argv); a ValueError (bad input) becomes a one-line message and exit code 2, and a
+    Ctrl-C that the script did not handle itself (before its work began) one line and exit code 130."""
     try:
         return main(argv)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
+
+
+def quote(text):
+    """`text` as one shell word, for commands printed for users to copy."""
+    return shlex.quote(str(text))

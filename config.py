@@ -144,12 +144,15 @@ def add_hparam_arguments(parser, skip=()):
                            metavar=field.name.upper(), help=f"{field.metadata['help']} (default {field.default})")
 
 
+def given_hparams(args):
+    """{name: value} of the hyper-parameters given on the command line."""
+    return {field.name: getattr(args, field.name) for field in dataclasses.fields(HParams)
+            if getattr(args, field.name, None) is not None}
+
+
 def hparams_from_args(args, base=None):
     """HParams from `base` (or the defaults) with every option the user gave applied."""
-    base = base or HParams()
-    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(HParams)
-             if getattr(args, field.name, None) is not None}
-    return base.replace(**given).validate()
+    return (base or HParams()).replace(**given_hparams(args)).validate()
 
 
 def hparams_path(checkpoint):

@@ -34,6 +34,7 @@ RnnRbm = collections.namedtuple("RnnRbm", [
     "cost",         # []: mean over real rows of F(v_t) - F(v_t*)
     "train_op",
     "params",
+    "optimizer_state",  # {name: variable}: the optimizer's own variables (Adam's moments), saved with a run's checkpoints
     "blocks",       # int: side-by-side Gibbs chains; run the graph in a session_config(blocks) session
 ])
 
@@ -135,6 +136,7 @@ RnnPretraining = collections.namedtuple("RnnPretraining", [
     "u_final",      # [lanes, n_hidden_recurrent]
     "cost",         # []: mean over real rows of -log p(v_t | v_<t) with independent Bernoulli units, nats per row
     "train_op",
+    "optimizer_state",  # {name: variable}, as in RnnRbm
     "bo",           # [n_visible]: the output biases of this RNN, not part of the RNN-RBM
 ])
 
@@ -154,10 +156,23 @@ def chunk_inputs(hp):
 
 
 def minimize(hp, loss, var_list, lr):
-    """The train op of hp.optimizer, every gradient clipped to [-grad_clip, grad_clip]."""
+    """(train op of hp.optimizer, every gradient clipped to [-grad_clip, grad_clip]; the optimizer's
+    variables as {name: variable}, e.g. 'adam/W/m' and 'adam/beta1_power', for a checkpoint to carry
+    so that a resumed run goes on with the same moments)."""
     optimizer = tf.train.AdamOptimizer(lr) if hp.optimizer == "adam" else tf.train.GradientDescentOptimizer(lr)
     grads = optimizer.compute_gradients(loss, var_list=var_list)
-    return optimizer.apply_gradients([(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads])
+    train_op = optimizer.apply_gradients([(tf.clip_by_value(g, -hp.grad_clip, hp.grad_clip), v) for g, v in grads])
+    state, slots = {}, set()
+    for var in var_list:
+        for slot_name in optimizer.get_slot_names():
+            slot = optimizer.get_slot(var, slot_name)
+            if slot is not None:
+                state[f"{hp.optimizer}/{var.op.name}/{slot_name}"] = slot
+                slots.add(slot.op.name)
+    for var in optimizer.variables():
+        if var.op.name not in slots:
+            state[f"{hp.optimizer}/{var.op.name}"] = var
+    return train_op, state
 
 
 def negative_starts(rows, swap, seed):
@@ -192,8 +207,10 @@ def build_training_graph(hp):
     loss = cost
     if hp.weight_decay:
         loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(w) for w in (p.W, p.Wuh, p.Wuv, p.Wvu, p.Wuu)])
-    train_op = minimize(hp, loss, list(p), lr)
-    return RnnRbm(x, mask, reset, u_carry, lr, seed, u_tm1, bv_t, bh_t, u_last, v_sample, cost, train_op, p, blocks)
+    train_op, optimizer_state = minimize(hp, loss, list(p), lr)
+    return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
+                  u_final=u_last, v_sample=v_sample, cost=cost, train_op=train_op, params=p,
+                  optimizer_state=optimizer_state, blocks=blocks)
 
 
 def build_rnn_pretraining_graph(hp, p):
@@ -209,8 +226,26 @@ def build_rnn_pretraining_graph(hp, p):
     logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]
     nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=-1)  # [lanes, time]
     cost = RBM.weighted_mean(nll, mask)
-    train_op = minimize(hp, cost, [p.Wuv, p.Wvu, p.Wuu, p.bu, p.u0, bo], lr)
-    return RnnPretraining(x, mask, reset, u_carry, lr, seed, u_last, cost, train_op, bo)
+    train_op, optimizer_state = minimize(hp, cost, [p.Wuv, p.Wvu, p.Wuu, p.bu, p.u0, bo], lr)
+    return RnnPretraining(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_final=u_last, cost=cost,
+                          train_op=train_op, optimizer_state=optimizer_state, bo=bo)
+
+
+RbmPretraining = collections.namedtuple("RbmPretraining", [
+    "x",            # placeholder [batch, n_visible]: RBM rows
+    "seed",         # placeholder [2] int64: seed of this batch's Gibbs chain (RBM.py)
+    "cost",         # []: the CD-k cost of the batch, mean over rows
+    "train_op",     # SGD at pretrain_lr on W, bv, bh
+])
+
+
+def build_rbm_pretraining_graph(hp, p):
+    """CD-k on the RBM of `p` (W, bv, bh) alone, over batches of rows (weight_initializations.py)."""
+    x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
+    seed = tf.placeholder(tf.int64, [2], name="seed")
+    cost = RBM.cd_loss(x, p.W, p.bv, p.bh, hp.pretrain_k, seed)
+    train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(cost, var_list=[p.W, p.bv, p.bh])
+    return RbmPretraining(x=x, seed=seed, cost=cost, train_op=train_op)
 
 
 def build_generation_graph(hp, fused=False, blocks=1):

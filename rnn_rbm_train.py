@@ -4,25 +4,23 @@
 
 Every `save_every` epochs (and at the end) it writes parameter_checkpoints/epoch_<n>.ckpt, and
 it appends each epoch's mean cost and time to parameter_checkpoints/training_log.csv.
-Ctrl-C saves parameter_checkpoints/interrupted.ckpt and exits cleanly.
+Ctrl-C saves parameter_checkpoints/interrupted.ckpt and exits cleanly. A folder holds one run:
+--resume continues it (with Adam's moments, when it trains with Adam), and a new run goes in
+another --checkpoint-dir.
 """
 import logging
-import math
 import os
-import signal
 import sys
-import threading
 import time
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 import checkpoints
 import cli
 import config
 import datasets
-import plots
+import training
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +38,12 @@ def build_parser():
     parser.add_argument("--checkpoint-dir", default=checkpoints.DEFAULT_DIR,
                         help="where epoch_<n>.ckpt go (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the checkpoint in --checkpoint-dir with the most finished epochs "
-                             "(its epoch count, schedule, random draws and log)")
+                        help="continue the run in --checkpoint-dir from its newest epoch_<n>.ckpt or interrupted.ckpt "
+                             "(its epoch count, schedule, random draws, optimizer state and log); refused if that "
+                             "run's --data or options differ from those given")
+    parser.add_argument("--restart-optimizer", action="store_true",
+                        help="with --resume: start the optimizer's state (Adam's moments) afresh, as every resume "
+                             "did before checkpoints carried it")
     parser.add_argument("--log", default=None,
                         help="CSV log of the epochs, with a .png loss curve beside it "
                              "(default: <checkpoint-dir>/training_log.csv)")
@@ -61,184 +63,34 @@ def parse_args(argv):
     return args
 
 
-def pack_lanes(song_rows, hp, rng):
-    """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes, cut into chunks.
-
-    Each song goes to the lane that is shortest so far, so padding is only the few rows that
-    even out the lanes at the end. Returns x [chunks, lanes, chunk_len, n_visible] and mask,
-    reset [chunks, lanes, chunk_len], each chunk contiguous in memory so that feeding it costs
-    one copy; reset marks the first row of each song.
-    """
-    n_lanes = min(hp.batch_songs, len(song_rows))
-    lanes, lengths = [[] for _ in range(n_lanes)], np.zeros(n_lanes, np.int64)
-    for i in rng.permutation(len(song_rows)):
-        lane = int(np.argmin(lengths))
-        lanes[lane].append(song_rows[i])
-        lengths[lane] += len(song_rows[i])
-    n_chunks, chunk_len = math.ceil(lengths.max() / hp.chunk_len), hp.chunk_len
-    x = np.zeros((n_chunks, n_lanes, chunk_len, hp.n_visible), np.float32)
-    mask = np.zeros(x.shape[:3], np.float32)
-    reset = np.zeros(x.shape[:3], np.float32)
-    for lane, songs in enumerate(lanes):
-        t = 0
-        for rows in songs:
-            reset[t // chunk_len, lane, t % chunk_len] = 1.0
-            done = 0
-            while done < len(rows):   # the song's rows, a chunk at a time, straight into the chunk-major layout
-                chunk, step = divmod(t + done, chunk_len)
-                take = min(chunk_len - step, len(rows) - done)
-                x[chunk, lane, step:step + take] = rows[done:done + take]
-                mask[chunk, lane, step:step + take] = 1.0
-                done += take
-            t += len(rows)
-    return x, mask, reset
-
-
-def transpose_rows(rows, shift, n_notes):
-    """RBM rows ([rows, n_visible]) with every key moved `shift` keys up (down when negative).
-
-    A row is steps x {play, articulate} blocks of n_notes keys each; keys moved past either end
-    are dropped, so pick shifts that keep the song's notes on the keys (`transpose_songs`)."""
-    keys = rows.reshape(len(rows), -1, n_notes)      # [rows, steps * bit kinds, n_notes]
-    moved = np.zeros_like(keys)
-    if shift >= 0:
-        moved[..., shift:] = keys[..., :n_notes - shift]
-    else:
-        moved[..., :shift] = keys[..., -shift:]
-    return moved.reshape(rows.shape)
-
-
-def transpose_songs(song_rows, hp, rng):
-    """Every song moved by a shift drawn uniformly from the shifts in [-hp.transpose, hp.transpose]
-    that keep all its notes on the keys (a song that spans every key stays put)."""
-    moved = []
-    for rows in song_rows:
-        used = np.flatnonzero(rows.reshape(-1, hp.n_notes).any(axis=0))
-        low = max(-hp.transpose, -int(used[0])) if len(used) else 0
-        high = min(hp.transpose, hp.n_notes - 1 - int(used[-1])) if len(used) else 0
-        moved.append(transpose_rows(rows, int(rng.integers(low, high + 1)), hp.n_notes))
-    return moved
-
-
-class CtrlC:
-    """Ctrl-C as a flag that training reads after each chunk, so that one press always stops it:
-    a KeyboardInterrupt raised where Python swallows exceptions (a finalizer, say) would be lost.
-    A second press interrupts at once. Where SIGINT is ignored, or off the main thread, nothing
-    changes."""
-
-    def __init__(self):
-        self.pressed = False
-        self.installed = False
-
-    def install(self):
-        self.installed = (threading.current_thread() is threading.main_thread()
-                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-        if self.installed:
-            signal.signal(signal.SIGINT, self._press)
-
-    def _press(self, signum, frame):
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
-
-    def check(self):
-        if self.pressed:
-            raise KeyboardInterrupt
-
-    def restore(self):
-        if self.installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            self.installed = False
-
-
-def learning_rate(hp, epoch):
-    return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
-
-
-def used_steps(mask, chunk_len):
-    """Steps of a chunk's mask ([lanes, chunk_len]) worth running: up to its last real row, rounded
-    up to a quarter of chunk_len, so that a part-empty last chunk costs little and XLA sees at
-    most four shapes."""
-    quarter = max(1, chunk_len // 4)
-    real = np.flatnonzero(mask.any(axis=0))
-    return min(chunk_len, -(-(int(real[-1]) + 1) // quarter) * quarter) if len(real) else quarter
-
-
-def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
-    """One pass over every song, chunk by chunk; returns the mean cost per real row.
-
-    The song order and every random draw are functions of (seed, epoch), so an epoch can be
-    replayed exactly, after a resume too. `check` is called after each chunk (CtrlC.check).
-    """
-    import RBM
-    rng = np.random.default_rng([hp.seed, epoch])
-    if hp.transpose:
-        song_rows = transpose_songs(song_rows, hp, rng)
-    x, mask, reset = pack_lanes(song_rows, hp, rng)
-    u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
-    total = 0.0
-    for i in range(len(x)):
-        steps = used_steps(mask[i], hp.chunk_len)
-        cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
-                              {model.x: x[i][:, :steps], model.mask: mask[i][:, :steps],
-                               model.reset: reset[i][:, :steps], model.u_carry: u,
-                               model.lr: learning_rate(hp, epoch), model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
-        total += float(cost) * float(mask[i].sum())
-        check()
-    return total / float(mask.sum())
-
-
-def append_log(path, row):
-    pd.DataFrame([row]).to_csv(path, mode="a", header=not os.path.exists(path), index=False)
-
-
-def plot_log(path):
-    """Draw the loss curve of the CSV log at `path` beside it; returns the PNG path."""
-    return plots.save_loss_curve_png(pd.read_csv(path), os.path.splitext(path)[0] + ".png")
-
-
-def resume_point(directory):
-    """The checkpoint in `directory` that recorded the most finished epochs, or None."""
-    found = []
-    for path in checkpoints.all_checkpoints(directory):
-        _, extra = config.load_hparams(path)
-        if isinstance(extra.get("epoch"), int):
-            found.append((extra["epoch"], os.path.getmtime(path + ".index"), path))
-    return max(found)[2] if found else None
-
-
-def truncate_log(path, last_epoch):
-    """Drop the rows of epochs after `last_epoch` (logged after the checkpoint we resume from)."""
-    if os.path.exists(path):
-        rows = pd.read_csv(path)
-        rows[rows.epoch <= last_epoch].to_csv(path + ".tmp", index=False)
-        os.replace(path + ".tmp", path)
-
-
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(args)
-    first_epoch = 1
+    given = config.given_hparams(args)
+    if args.restart_optimizer and not args.resume:
+        raise ValueError("--restart-optimizer goes with --resume; a new run's optimizer starts afresh anyway")
     if args.resume:
         if args.init:
-            raise ValueError("--resume continues from the newest checkpoint in --checkpoint-dir; drop --init")
-        init = resume_point(args.checkpoint_dir)
-        if init is None:
-            raise ValueError(f"nothing to resume in {args.checkpoint_dir}/: no epoch_<n>.ckpt or interrupted.ckpt; "
-                             "start without --resume")
+            raise ValueError("--resume continues the run in --checkpoint-dir; drop --init")
+        init, init_hp, init_run = training.resume_point(args.checkpoint_dir, given, args.data, args.split)
     else:
+        training.check_no_run(args.checkpoint_dir)
         init = args.init or os.path.join(args.checkpoint_dir, "initialized.ckpt")
-        checkpoints.check_exists(init, "run `python weight_initializations.py` first, or pass --init <checkpoint>")
-    init_hp, init_extra = config.load_hparams(init)
+        checkpoints.check_exists(init, missing_init_hint(args.checkpoint_dir))
+        init_hp, init_run = config.load_hparams(init)
     hp = config.hparams_from_args(args, base=init_hp)
     checkpoints.check_compatible(hp, init_hp, init)
+    first_epoch = init_run["epoch"] + 1 if args.resume else 1
+    if first_epoch > hp.epochs:
+        raise ValueError(f"{init} has finished {first_epoch - 1} epochs, so there is nothing to train up to epoch "
+                         f"{hp.epochs}; ask for more, e.g. python rnn_rbm_train.py {first_epoch - 1 + hp.save_every} "
+                         "--resume" if args.resume else f"asked for {hp.epochs} epochs; ask for at least 1")
     log_path = args.log or os.path.join(args.checkpoint_dir, "training_log.csv")
     os.makedirs(args.checkpoint_dir, exist_ok=True)
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    training.truncate_log(log_path, first_epoch - 1)      # rows of epochs that no checkpoint kept
     if args.resume:
-        first_epoch = init_extra["epoch"] + 1
-        truncate_log(log_path, init_extra["epoch"])
-        log.info("resuming from %s after epoch %d", init, init_extra["epoch"])
+        log.info("resuming %s after epoch %d", init, first_epoch - 1)
 
     song_rows = datasets.songs_to_rows(datasets.load_data(args.data, hp, args.split, args.cache_dir), hp)
 
@@ -248,60 +100,80 @@ def main(argv=None):
     with graph.as_default():
         tf.set_random_seed(hp.seed)
         model = rnn_rbm.build_training_graph(hp)
-        saver = checkpoints.make_saver(model.params)
+        state = list(model.params) + list(model.optimizer_state.values())
+        saver = checkpoints.make_saver(model.params, model.optimizer_state)
         sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks))
         sess.run(tf.global_variables_initializer())
-        checkpoints.restore(sess, saver, init)
+        if args.resume and not args.restart_optimizer and checkpoints.holds(init, model.optimizer_state):
+            checkpoints.restore(sess, saver, init)
+        else:
+            if args.resume and model.optimizer_state and not args.restart_optimizer:
+                log.warning("%s holds no %s state (an older checkpoint), so the optimizer starts afresh",
+                            init, hp.optimizer)
+            checkpoints.restore(sess, checkpoints.make_saver(model.params), init)
 
     def save(name, epoch, cost):
         return checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, name), hp,
-                                epoch=epoch, cost=cost, data=args.data, init=init)
+                                epoch=epoch, cost=cost, data=args.data, split=args.split, init=init)
 
     log.info("training on %d songs (%d rows), epochs %d to %d, from %s", len(song_rows),
              sum(len(r) for r in song_rows), first_epoch, hp.epochs, init)
-    start, cost, saved = time.time(), init_extra.get("cost", float("nan")), None
+    start, cost, saved = time.time(), init_run.get("cost", float("nan")), None
     bar = tqdm(range(first_epoch, hp.epochs + 1), desc="training", unit="epoch", disable=args.quiet)
-    epoch, snapshot = first_epoch, None
-    ctrl_c = CtrlC()
+    epoch, last_whole_epoch = first_epoch, None
+    ctrl_c = training.CtrlC()
     ctrl_c.install()
     try:
         for epoch in bar:
-            snapshot = sess.run(list(model.params))      # what Ctrl-C saves: the last whole epoch
+            last_whole_epoch = training.snapshot(sess, state)     # what Ctrl-C saves
             ctrl_c.check()
             epoch_start = time.time()
-            lr = learning_rate(hp, epoch)
-            epoch_cost = train_epoch(sess, model, song_rows, hp, epoch, ctrl_c.check)
+            lr = training.learning_rate(hp, epoch)
+            epoch_cost = training.train_epoch(sess, model, song_rows, hp, epoch, ctrl_c.check)
             if not np.isfinite(epoch_cost):
                 log.error("epoch %d: the cost is %s, so training diverged and stopped. The last good checkpoint "
                           "is %s. Try a smaller --lr or --grad-clip.", epoch, epoch_cost, saved or init)
                 return 1
             cost = epoch_cost
             seconds = time.time() - epoch_start
-            append_log(log_path, {"epoch": epoch, "cost": cost, "seconds": round(seconds, 3), "lr": lr})
+            training.append_log(log_path, {"epoch": epoch, "cost": cost, "seconds": round(seconds, 3), "lr": lr})
             bar.set_postfix(cost=f"{cost:.4f}")
             if not args.quiet:
                 tqdm.write(f"epoch {epoch}: cost {cost:.4f} ({seconds:.1f} s)")
             if epoch % hp.save_every == 0 or epoch == hp.epochs:
                 saved = save(f"epoch_{epoch}.ckpt", epoch, cost)
-                plot_log(log_path)
+                training.plot_log(log_path)
     except KeyboardInterrupt:
         bar.close()
-        if snapshot is not None:
-            for var, value in zip(model.params, snapshot):
-                var.load(value, sess)
+        if last_whole_epoch is not None:
+            training.restore_snapshot(sess, state, last_whole_epoch)
         saved = save("interrupted.ckpt", epoch - 1, cost)
         print(f"interrupted in epoch {epoch}: saved the weights after epoch {epoch - 1} to {saved}; "
-              f"continue with: python rnn_rbm_train.py {hp.epochs} --resume --checkpoint-dir {args.checkpoint_dir}",
-              file=sys.stderr)
+              f"continue with: python rnn_rbm_train.py {hp.epochs} --resume --checkpoint-dir {args.checkpoint_dir}"
+              f"{resume_data_options(args)}", file=sys.stderr)
         return 0
     finally:
         ctrl_c.restore()
         sess.close()
     log.info("trained epochs %d to %d in %.1f s; final cost %.4f\n  last checkpoint: %s\n  log: %s\n  loss curve: %s",
              first_epoch, hp.epochs, time.time() - start, cost, saved, log_path,
-             plot_log(log_path) if os.path.exists(log_path) else "none")
+             training.plot_log(log_path) if os.path.exists(log_path) else "none")
     log.info("next: python rnn_rbm_generate.py %s", saved)
     return 0
+
+
+def resume_data_options(args):
+    """The --data (and --split) options that --resume must repeat, when they are not the defaults."""
+    options = "" if args.data == datasets.DEFAULT_DATA else f" --data {cli.quote(args.data)}"
+    return options + ("" if args.split == "train" else f" --split {cli.quote(args.split)}")
+
+
+def missing_init_hint(directory):
+    interrupted = os.path.join(directory, "pretraining_interrupted.ckpt")
+    if checkpoints.exists(interrupted):
+        return (f"pretraining was interrupted ({interrupted}); finish it with "
+                f"`python weight_initializations.py --resume --checkpoint-dir {directory}` and the same --data")
+    return "run `python weight_initializations.py` first, or pass --init <checkpoint>"
 
 
 if __name__ == "__main__":

@@ -6,9 +6,13 @@ RNN weights are drawn small (init_std_rnn) and u0, bu start at zero. With
 independent Bernoulli units (the paper's RNN initialisation), which sets Wuv, Wvu, Wuu, bu, u0.
 
     python weight_initializations.py [--data Pop_Music_Midi] [--epochs 100]
+
+Ctrl-C saves what is done to parameter_checkpoints/pretraining_interrupted.ckpt and exits
+cleanly; --resume continues from there.
 """
 import logging
 import os
+import sys
 import time
 
 import numpy as np
@@ -18,6 +22,7 @@ import checkpoints
 import cli
 import config
 import datasets
+import training
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ def build_parser():
     parser.add_argument("--preset", default="original", choices=sorted(config.PRESETS),
                         help="starting hyper-parameters: 'original' (Shiebler's) or 'paper' (the 2012 paper's "
                              "88-key, one-frame, 150-hidden model); options below override them (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue the pretraining that Ctrl-C saved to <checkpoint-dir>/{INTERRUPTED}")
     config.add_hparam_arguments(parser, skip={"pretrain_epochs", "epochs"})
     return parser
 
@@ -51,31 +58,66 @@ def visible_log_odds(rows, min_prob):
     return np.log(p / (1.0 - p)).astype(np.float32)
 
 
-def pretrain_rnn(sess, rnn, song_rows, hp, quiet):
-    """hp.rnn_pretrain_epochs epochs of the RNN pretraining graph `rnn`; returns the last epoch's
-    mean -log p per row (nats)."""
-    import rnn_rbm_train
-    nll = float("nan")
-    bar = tqdm(range(1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch", disable=quiet)
-    for epoch in bar:
-        nll = rnn_rbm_train.train_epoch(sess, rnn, song_rows, hp, epoch)
-        bar.set_postfix(nll=f"{nll:.4f}")
-    log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs", nll, hp.rnn_pretrain_epochs)
-    return nll
+INTERRUPTED = "pretraining_interrupted.ckpt"
+
+
+def pretrain_rbm(sess, rbm, rows, hp, epochs, check):
+    """CD-k epochs `epochs` of the RBM pretraining graph `rbm` over `rows`, each epoch's
+    batches in an order fixed by (seed, epoch); yields (epoch, mean cost) after each."""
+    import RBM
+    for epoch in epochs:
+        order = np.random.default_rng([hp.seed, epoch]).permutation(len(rows))
+        total = 0.0
+        for i, begin in enumerate(range(0, len(rows), hp.pretrain_batch)):
+            batch = rows[order[begin:begin + hp.pretrain_batch]]
+            c, _ = sess.run([rbm.cost, rbm.train_op], {rbm.x: batch, rbm.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
+            total += float(c) * len(batch)
+            check()
+        yield epoch, total / len(rows)
+
+
+def resume_state(args, given):
+    """(checkpoint, hparams, run state) of the interrupted pretraining that --resume continues.
+
+    Its epoch counts may change, as long as they do not undo finished epochs."""
+    path = os.path.join(args.checkpoint_dir, INTERRUPTED)
+    checkpoints.check_exists(path, "nothing to resume: run weight_initializations.py without --resume")
+    saved_hp, run = config.load_hparams(path)
+    differences = training.run_differences(saved_hp, run, given, args.data, args.split,
+                                           free=("pretrain_epochs", "rnn_pretrain_epochs"))
+    hp = saved_hp.replace(**given).validate()
+    if run["stage"] == "rbm" and run["epoch"] > hp.pretrain_epochs:
+        differences.append(f"pretrain_epochs: {run['epoch']} already done, asked {hp.pretrain_epochs}")
+    if run["stage"] == "rnn" and hp.pretrain_epochs != saved_hp.pretrain_epochs:
+        differences.append(f"pretrain_epochs: the RBM's {saved_hp.pretrain_epochs} are done, asked {hp.pretrain_epochs}")
+    if run["stage"] == "rnn" and run["epoch"] > hp.rnn_pretrain_epochs:
+        differences.append(f"rnn_pretrain_epochs: {run['epoch']} already done, asked {hp.rnn_pretrain_epochs}")
+    if differences:
+        raise ValueError(f"{path} is not the pretraining asked for ({'; '.join(differences)}); repeat its --data "
+                         "and options to continue it, or start afresh without --resume")
+    return path, saved_hp, run
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    hp = config.hparams_from_args(args, base=config.preset(args.preset))
+    given = config.given_hparams(args)
+    if args.resume:
+        resumed, base, run = resume_state(args, {**config.PRESETS[args.preset], **given})
+    else:
+        resumed, base, run = None, config.preset(args.preset), {"stage": "rbm", "epoch": 0}
+    hp = base.replace(**given).validate()
     songs = datasets.load_data(args.data, hp, args.split, args.cache_dir)
     song_rows = datasets.songs_to_rows(songs, hp)
     rows = np.concatenate(song_rows)
+    # epochs already done: (RBM, RNN)
+    done = (run["epoch"], 0) if run["stage"] == "rbm" else (hp.pretrain_epochs, run["epoch"])
+    if resumed:
+        log.info("resuming %s after %s pretraining epoch %d", resumed, run["stage"].upper(), run["epoch"])
     log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
              hp.n_visible, hp.n_hidden, hp.pretrain_k, len(rows), hp.pretrain_epochs)
 
     tf = cli.import_tf()
-    import RBM
     import rnn_rbm
 
     start = time.time()
@@ -83,40 +125,65 @@ def main(argv=None):
     with graph.as_default():
         tf.set_random_seed(hp.seed)
         params = rnn_rbm.create_params(hp)
-        x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
-        seed = tf.placeholder(tf.int64, [2], name="seed")
-        cost = RBM.cd_loss(x, params.W, params.bv, params.bh, hp.pretrain_k, seed)
-        train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(
-            cost, var_list=[params.W, params.bv, params.bh])
+        rbm = rnn_rbm.build_rbm_pretraining_graph(hp, params)
         rnn = rnn_rbm.build_rnn_pretraining_graph(hp, params) if hp.rnn_pretrain_epochs else None
+        run_state = {"bo": rnn.bo, **rnn.optimizer_state} if rnn else {}
+        state = list(params) + list(run_state.values())
         saver = checkpoints.make_saver(params)
-        mean_cost = float("nan")
+        mean_cost, nll = run.get("pretrain_cost", float("nan")), run.get("rnn_pretrain_nll", float("nan"))
+        stage, epoch = run["stage"], run["epoch"]
+        ctrl_c = training.CtrlC()
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
-            log_odds = visible_log_odds(rows, hp.bv_min_prob)
-            if hp.bv_from_data:
-                sess.run(params.bv.assign(log_odds))
-            bar = tqdm(range(1, hp.pretrain_epochs + 1), desc="pretraining RBM", unit="epoch",
-                       disable=args.quiet)
-            for epoch in bar:
-                order = np.random.default_rng([hp.seed, epoch]).permutation(len(rows))
-                total = 0.0
-                for i, begin in enumerate(range(0, len(rows), hp.pretrain_batch)):
-                    batch = rows[order[begin:begin + hp.pretrain_batch]]
-                    c, _ = sess.run([cost, train_op], {x: batch, seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
-                    total += float(c) * len(batch)
-                mean_cost = total / len(rows)
-                bar.set_postfix(cost=f"{mean_cost:.4f}")
-            extra = {}
-            if rnn:
-                sess.run(rnn.bo.assign(log_odds))
-                extra["rnn_pretrain_nll"] = pretrain_rnn(sess, rnn, song_rows, hp, args.quiet)
+            if resumed:
+                checkpoints.restore(sess, checkpoints.make_saver(params, run_state), resumed)
+            else:
+                log_odds = visible_log_odds(rows, hp.bv_min_prob)
+                if hp.bv_from_data:
+                    sess.run(params.bv.assign(log_odds))
+                if rnn:
+                    sess.run(rnn.bo.assign(log_odds))
+            ctrl_c.install()
+            try:
+                last_whole_epoch = training.snapshot(sess, state)
+                bar = tqdm(pretrain_rbm(sess, rbm, rows, hp, range(done[0] + 1, hp.pretrain_epochs + 1), ctrl_c.check),
+                           desc="pretraining RBM", unit="epoch", initial=done[0], total=hp.pretrain_epochs,
+                           disable=args.quiet)
+                for epoch, mean_cost in bar:
+                    last_whole_epoch = training.snapshot(sess, state)
+                    bar.set_postfix(cost=f"{mean_cost:.4f}")
+                stage, epoch = "rnn", done[1]
+                if rnn:
+                    bar = tqdm(range(done[1] + 1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch",
+                               initial=done[1], total=hp.rnn_pretrain_epochs, disable=args.quiet)
+                    for rnn_epoch in bar:
+                        nll = training.train_epoch(sess, rnn, song_rows, hp, rnn_epoch, ctrl_c.check)
+                        epoch, last_whole_epoch = rnn_epoch, training.snapshot(sess, state)
+                        bar.set_postfix(nll=f"{nll:.4f}")
+                    log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs",
+                             nll, hp.rnn_pretrain_epochs)
+            except KeyboardInterrupt:
+                training.restore_snapshot(sess, state, last_whole_epoch)
+                path = checkpoints.save(sess, checkpoints.make_saver(params, run_state),
+                                        os.path.join(args.checkpoint_dir, INTERRUPTED), hp, stage=stage, epoch=epoch,
+                                        data=args.data, split=args.split, pretrain_cost=mean_cost,
+                                        rnn_pretrain_nll=nll)
+                print(f"interrupted: saved the pretraining after {stage.upper()} epoch {epoch} to {path}; continue "
+                      f"with: python weight_initializations.py --resume --checkpoint-dir {args.checkpoint_dir}"
+                      f"{' --data ' + cli.quote(args.data) if args.data != datasets.DEFAULT_DATA else ''}"
+                      f"{' --split ' + cli.quote(args.split) if args.split != 'train' else ''}", file=sys.stderr)
+                return 0
+            finally:
+                ctrl_c.restore()
+            extra = {"rnn_pretrain_nll": nll} if rnn else {}
             path = checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, "initialized.ckpt"), hp,
-                                    data=args.data, pretrain_cost=mean_cost, **extra)
+                                    data=args.data, split=args.split, pretrain_cost=mean_cost, **extra)
+    if resumed:
+        checkpoints.remove(resumed)       # finished: initialized.ckpt holds all it had
     log.info("wrote %s in %.1f s (final CD-%d cost %.4f); next: python rnn_rbm_train.py <epochs>",
              path, time.time() - start, hp.pretrain_k, mean_cost)
-    return path
+    return 0
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    sys.exit(cli.run(main))

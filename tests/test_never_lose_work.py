@@ -2,6 +2,7 @@
 import os
 import pickle
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import checkpoints
 import config
 import rnn_rbm_generate
 import rnn_rbm_train
+import training
 import weight_initializations
 from conftest import ROOT, write_midi
 
@@ -46,29 +48,34 @@ def weights(path):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_ends(setup, monkeypatch):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_ends(setup, monkeypatch, optimizer):
     root, _, init = setup
-    assert rnn_rbm_train.main(["4", "--init", init, *train_args(setup, "straight", "--save-every", "1")]) == 0
+    options = ["--save-every", "1", "--optimizer", optimizer, "--lr", "0.01"]
+    straight_dir, broken_dir = f"straight_{optimizer}", f"broken_{optimizer}"
+    assert rnn_rbm_train.main(["4", "--init", init, *train_args(setup, straight_dir, *options)]) == 0
 
-    real = rnn_rbm_train.train_epoch
+    real = training.train_epoch
 
     def interrupted_in_epoch_3(sess, model, song_rows, hp, epoch, check):
         cost = real(sess, model, song_rows, hp, epoch, check)     # epoch 3 changes the weights, then Ctrl-C
         if epoch == 3:
             raise KeyboardInterrupt
         return cost
-    monkeypatch.setattr(rnn_rbm_train, "train_epoch", interrupted_in_epoch_3)
-    assert rnn_rbm_train.main(["4", "--init", init, *train_args(setup, "broken", "--save-every", "1")]) == 0
+    monkeypatch.setattr(training, "train_epoch", interrupted_in_epoch_3)
+    assert rnn_rbm_train.main(["4", "--init", init, *train_args(setup, broken_dir, *options)]) == 0
     monkeypatch.undo()
-    interrupted = str(root / "broken" / "interrupted.ckpt")
+    interrupted = str(root / broken_dir / "interrupted.ckpt")
     assert config.load_hparams(interrupted)[1]["epoch"] == 2
-    assert rnn_rbm_train.main(["4", "--resume", *train_args(setup, "broken", "--save-every", "1")]) == 0
+    assert rnn_rbm_train.main(["4", "--resume", *train_args(setup, broken_dir, "--save-every", "1")]) == 0
 
-    straight, resumed = weights(str(root / "straight" / "epoch_4.ckpt")), weights(str(root / "broken" / "epoch_4.ckpt"))
+    straight, resumed = weights(str(root / straight_dir / "epoch_4.ckpt")), weights(str(root / broken_dir / "epoch_4.ckpt"))
+    assert ("adam/W/m" in straight and "adam/beta1_power" in straight) == (optimizer == "adam")
+    assert set(resumed) == set(straight)
     for name in straight:
         np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-6, atol=1e-7, err_msg=name)
-    log_a = pd.read_csv(root / "straight" / "training_log.csv")
-    log_b = pd.read_csv(root / "broken" / "training_log.csv")
+    log_a = pd.read_csv(root / straight_dir / "training_log.csv")
+    log_b = pd.read_csv(root / broken_dir / "training_log.csv")
     assert log_b.epoch.tolist() == [1, 2, 3, 4]
     np.testing.assert_allclose(log_b.cost, log_a.cost, rtol=1e-6)
     np.testing.assert_allclose(log_b.lr, log_a.lr)
@@ -81,8 +88,8 @@ def test_resume_with_nothing_to_resume_says_so(setup):
 
 def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(setup, monkeypatch, capsys):
     root, _, init = setup
-    real = rnn_rbm_train.train_epoch
-    monkeypatch.setattr(rnn_rbm_train, "train_epoch",
+    real = training.train_epoch
+    monkeypatch.setattr(training, "train_epoch",
                         lambda sess, model, rows, hp, epoch, check: float("nan") if epoch == 2 else real(sess, model, rows, hp, epoch))
     assert rnn_rbm_train.main(["5", "--init", init, *train_args(setup, "nan", "--save-every", "1")]) == 1
     assert "diverged" in capsys.readouterr().err
@@ -121,7 +128,7 @@ def test_ctrl_c_saves_and_exits_0(setup):
 
 
 def test_ctrl_c_sets_a_flag_that_training_reads_and_a_second_press_interrupts():
-    ctrl_c = rnn_rbm_train.CtrlC()
+    ctrl_c = training.CtrlC()
     ctrl_c.install()
     try:
         ctrl_c.check()                                    # not pressed: nothing happens
@@ -144,7 +151,7 @@ class PressesCtrlCWhenCollected:
 def test_ctrl_c_that_lands_in_a_finalizer_still_stops_training():
     # Python prints and drops an exception raised in __del__, so a plain KeyboardInterrupt
     # landing there would be lost and training would go on
-    ctrl_c = rnn_rbm_train.CtrlC()
+    ctrl_c = training.CtrlC()
     ctrl_c.install()
     try:
         PressesCtrlCWhenCollected()
@@ -157,7 +164,7 @@ def test_ctrl_c_that_lands_in_a_finalizer_still_stops_training():
 def test_ctrl_c_leaves_an_ignored_sigint_ignored():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        ctrl_c = rnn_rbm_train.CtrlC()
+        ctrl_c = training.CtrlC()
         ctrl_c.install()
         assert not ctrl_c.installed and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         ctrl_c.restore()
@@ -222,3 +229,144 @@ def test_bad_values_get_one_line_and_exit_2(setup, tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --- the default folder, beside the shipped checkpoints, as a user runs the scripts ---
+
+@pytest.fixture(scope="module")
+def user_copy(tmp_path_factory, setup):
+    """A copy of the project (scripts and shipped checkpoints) with tiny songs, where the scripts run
+    with their default --checkpoint-dir. The shipped checkpoints are touched to be the newest files
+    and record more epochs than any run here: neither may make them the run to resume."""
+    copy = tmp_path_factory.mktemp("user")
+    for name in os.listdir(ROOT):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(ROOT, name), copy / name)
+    shutil.copytree(os.path.join(ROOT, "parameter_checkpoints"), copy / "parameter_checkpoints",
+                    ignore=lambda folder, names: [n for n in names if not n.startswith(("pretrained.ckpt", "benchmarks",
+                                                                                          "jsb_paper", "nottingham_paper"))])
+    shutil.copytree(setup[1], copy / "songs")
+    other = copy / "other_songs"
+    other.mkdir()
+    write_midi(str(other / "c.mid"), [(50 + (i % 7), 120 * i, 120 * (i + 1)) for i in range(64)])
+    return copy
+
+
+def run_in(folder, *args, timeout=180):
+    return subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout)
+
+
+def touch_shipped(copy):
+    later = time.time() + 60
+    for dirpath, _, names in os.walk(copy / "parameter_checkpoints"):
+        for name in names:
+            if name.startswith(("pretrained.ckpt", "jsb_paper", "nottingham_paper")):
+                os.utime(os.path.join(dirpath, name), (later, later))
+
+
+def test_shipped_benchmarks_stay_out_of_the_training_folder():
+    shipped = os.path.join(ROOT, "parameter_checkpoints")
+    assert checkpoints.exists(os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS, "jsb_paper.ckpt"))
+    assert checkpoints.exists(os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS, "nottingham_paper.ckpt"))
+    assert not any(os.path.basename(p).startswith(("jsb", "nottingham")) for p in checkpoints.all_checkpoints(shipped))
+
+
+def test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder(user_copy):
+    small = [a for a in SMALL if a != "--quiet"]
+    pre = run_in(user_copy, "weight_initializations.py", "--data", "songs", "--epochs", "2", "--cache-dir", "", *small)
+    assert pre.returncode == 0, pre.stderr
+    folder = user_copy / "parameter_checkpoints"
+    proc = subprocess.Popen([sys.executable, "rnn_rbm_train.py", "100000", "--data", "songs", "--cache-dir", "",
+                             "--save-every", "1", *SMALL], cwd=user_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(str(folder / "epoch_2.ckpt.index"))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    killed_at = max(e for e, _ in checkpoints.epoch_checkpoints(str(folder)))
+    touch_shipped(user_copy)
+
+    resumed = run_in(user_copy, "rnn_rbm_train.py", str(killed_at + 2), "--resume", "--data", "songs", "--cache-dir", "",
+                     *small)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {os.path.join('parameter_checkpoints', f'epoch_{killed_at}.ckpt')} after epoch {killed_at}" \
+        in resumed.stderr
+    assert f"epochs {killed_at + 1} to {killed_at + 2}" in resumed.stderr
+    assert checkpoints.exists(str(folder / f"epoch_{killed_at + 2}.ckpt"))
+    assert pd.read_csv(folder / "training_log.csv").epoch.tolist() == list(range(1, killed_at + 3))
+    hp, run = config.load_hparams(str(folder / f"epoch_{killed_at + 2}.ckpt"))
+    assert (hp.n_hidden, hp.steps_per_rbm, run["data"]) == (6, 5, "songs")
+
+    # done: asking for no more epochs than it has is an error, not a quiet no-op
+    again = run_in(user_copy, "rnn_rbm_train.py", str(killed_at + 2), "--resume", "--data", "songs", "--cache-dir", "")
+    assert again.returncode == 2 and "nothing to train" in again.stderr, again.stderr
+
+
+def test_resume_with_other_data_or_hyper_parameters_is_refused(user_copy):
+    folder = user_copy / "parameter_checkpoints"
+    if not checkpoints.run_checkpoints(str(folder)):
+        pytest.skip("needs the run of test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder")
+    newest = os.path.basename(checkpoints.run_checkpoints(str(folder))[-1])
+    before = sorted(os.listdir(folder))
+    cases = [(["--data", "other_songs"], "data: run songs, asked other_songs"),
+             (["--data", "songs", "--lr", "0.5"], "lr: run 0.01, asked 0.5"),
+             (["--data", "songs", "--n-hidden", "9"], "n_hidden: run 6, asked 9"),
+             ([], "data: run songs, asked Pop_Music_Midi")]
+    for options, difference in cases:
+        result = run_in(user_copy, "rnn_rbm_train.py", "1000", "--resume", "--cache-dir", "", *options)
+        assert result.returncode == 2, (options, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert difference in result.stderr and newest in result.stderr and "--checkpoint-dir" in result.stderr, result.stderr
+    fresh = run_in(user_copy, "rnn_rbm_train.py", "3", "--data", "songs", "--cache-dir", "")
+    assert fresh.returncode == 2 and "already holds a training run" in fresh.stderr, fresh.stderr
+    assert sorted(os.listdir(folder)) == before                 # nothing written, nothing lost
+
+
+def read_stderr_until(proc, text, timeout=120):
+    """Read the child's stderr (progress bars included) until `text` appears; returns what was read."""
+    seen, end = "", time.time() + timeout
+    os.set_blocking(proc.stderr.fileno(), False)
+    while text not in seen:
+        assert time.time() < end and proc.poll() is None, f"never saw {text!r}; stderr: {seen}"
+        chunk = proc.stderr.read()
+        seen += chunk.decode(errors="replace") if chunk else ""
+        time.sleep(0.05)
+    os.set_blocking(proc.stderr.fileno(), True)
+    return seen
+
+
+def test_ctrl_c_during_pretraining_saves_exits_0_and_resume_finishes_it(user_copy, tmp_path):
+    checkpoint_dir = str(tmp_path / "pre")
+    common = ["--data", "songs", "--cache-dir", "", "--checkpoint-dir", checkpoint_dir, *[a for a in SMALL if a != "--quiet"]]
+    proc = subprocess.Popen([sys.executable, "weight_initializations.py", *common, "--epochs", "2",
+                             "--rnn-pretrain-epochs", "100000", "--optimizer", "adam"],
+                            cwd=user_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        read_stderr_until(proc, "pretraining RNN:")
+        read_stderr_until(proc, "nll=")                          # an RNN epoch is done
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    err = err.decode()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "weight_initializations.py --resume" in err, err
+    interrupted = os.path.join(checkpoint_dir, "pretraining_interrupted.ckpt")
+    hp, run = config.load_hparams(interrupted)
+    assert run["stage"] == "rnn" and run["epoch"] >= 1 and hp.rnn_pretrain_epochs == 100000
+    assert {"bo", "adam/bo/m", "adam/Wuu/v", "adam/beta2_power"} <= set(weights(interrupted))
+    assert not checkpoints.exists(os.path.join(checkpoint_dir, "initialized.ckpt"))
+
+    # training says where the pretraining stands
+    no_init = run_in(user_copy, "rnn_rbm_train.py", "1", *common)
+    assert no_init.returncode == 2 and "pretraining was interrupted" in no_init.stderr, no_init.stderr
+
+    done = run_in(user_copy, "weight_initializations.py", "--resume", *common,
+                  "--rnn-pretrain-epochs", str(run["epoch"] + 1))
+    assert done.returncode == 0, done.stderr
+    assert f"resuming {interrupted} after RNN pretraining epoch {run['epoch']}" in done.stderr
+    _, final = config.load_hparams(os.path.join(checkpoint_dir, "initialized.ckpt"))
+    assert np.isfinite(final["rnn_pretrain_nll"]) and np.isfinite(final["pretrain_cost"])
+    assert not checkpoints.exists(interrupted)

@@ -143,16 +143,17 @@ def test_each_song_gets_a_piano_roll_png(trained):
     assert not os.path.exists(gen(trained, "--length", "4", "--no-png", out="nopng")[0][:-4] + ".png")
 
 
-def test_latest_and_run_folder_pick_the_newest_checkpoint(trained, monkeypatch):
+def test_latest_and_run_folder_pick_the_newest_run_checkpoint(trained, monkeypatch):
     ckpt_dir = trained / "ckpt"
-    os.utime(str(ckpt_dir / "initialized.ckpt.index"), (1, 1))             # make the order unambiguous
+    future = os.path.getmtime(ckpt_dir / "epoch_1.ckpt.index") + 100
+    os.utime(str(ckpt_dir / "initialized.ckpt.index"), (future, future))  # newer, but not a run checkpoint
     assert checkpoints.resolve(str(ckpt_dir)) == str(ckpt_dir / "epoch_1.ckpt")
     assert checkpoints.resolve(str(ckpt_dir / "epoch_1.ckpt.index")) == str(ckpt_dir / "epoch_1.ckpt")
     monkeypatch.chdir(trained)
     os.symlink("ckpt", "parameter_checkpoints")
     paths = rnn_rbm_generate.main(["latest", "--length", "4", "--out", "latest_out", "--quiet"])
     assert len(paths) == 3
-    with pytest.raises(ValueError, match="no checkpoint in"):
+    with pytest.raises(ValueError, match="no checkpoint of a training run"):
         checkpoints.resolve(str(trained / "songs"))
 
 

@@ -1,0 +1,33 @@
+"""benchmark.py runs every part whose data is here, and every line it prints is plain JSON."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, SHARED, write_midi
+
+
+def test_quick_benchmark_prints_one_json_object_per_line(tmp_path):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    write_midi(str(songs / "a.mid"), [(60 + (i % 5), 120 * i, 120 * (i + 1)) for i in range(96)])
+    write_midi(str(songs / "b.mid"), [(55 + (i % 3) * 4, 240 * i, 240 * (i + 1)) for i in range(40)])
+    parts = ["train", "random", "generate"]
+    benchmarks = os.path.join(SHARED, "data", "benchmarks")
+    if os.path.exists(os.path.join(benchmarks, "Nottingham.pickle")) or os.path.exists(os.path.join(benchmarks, "JSB Chorales.pickle")):
+        parts.append("paper")
+    result = subprocess.run([sys.executable, "benchmark.py", "--quick", "--only", ",".join(parts), "--data", str(songs),
+                             "--batch-songs", "1,2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["part"] for r in records} == set(parts)
+    assert [r["batch_songs"] for r in records if r["part"] == "train"] == [1, 2]
+    if "paper" in parts:
+        paper = [r for r in records if r["part"] == "paper"]
+        assert len(paper) == 2
+        done = [r for r in paper if "skipped" not in r]
+        for record in done:
+            assert record["dataset"] in ("Nottingham train", "JSB Chorales test")
+        ais = [r for r in done if r.get("evaluation") == "AIS"]
+        if os.path.exists(os.path.join(benchmarks, "JSB Chorales.pickle")):
+            assert len(ais) == 1 and isinstance(ais[0]["acc"], float) and isinstance(ais[0]["ll_per_frame"], float)

@@ -1,0 +1,242 @@
+"""The training loop that weight_initializations.py and rnn_rbm_train.py share: lane packing,
+transposition, the learning-rate schedule, one epoch of chunks, Ctrl-C, the CSV log, and the rules
+by which --resume finds the run to continue.
+
+A training run in a folder is its run checkpoints, epoch_<n>.ckpt and interrupted.ckpt
+(checkpoints.run_checkpoints); a folder holds at most one run, and --resume continues the newest
+of its checkpoints only if it is the run the user asked for.
+"""
+import logging
+import math
+import os
+import signal
+import threading
+
+import numpy as np
+import pandas as pd
+
+import checkpoints
+import config
+import datasets
+import plots
+
+log = logging.getLogger(__name__)
+
+# Options that may change when a run goes on: how long it trains and how often it saves.
+RESUMABLE_CHANGES = ("epochs", "save_every")
+
+
+def pack_lanes(song_rows, hp, rng):
+    """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes, cut into chunks.
+
+    Each song goes to the lane that is shortest so far, so padding is only the few rows that
+    even out the lanes at the end. Returns x [chunks, lanes, chunk_len, n_visible] and mask,
+    reset [chunks, lanes, chunk_len], each chunk contiguous in memory so that feeding it costs
+    one copy; reset marks the first row of each song.
+    """
+    n_lanes = min(hp.batch_songs, len(song_rows))
+    lanes, lengths = [[] for _ in range(n_lanes)], np.zeros(n_lanes, np.int64)
+    for i in rng.permutation(len(song_rows)):
+        lane = int(np.argmin(lengths))
+        lanes[lane].append(song_rows[i])
+        lengths[lane] += len(song_rows[i])
+    n_chunks, chunk_len = math.ceil(lengths.max() / hp.chunk_len), hp.chunk_len
+    x = np.zeros((n_chunks, n_lanes, chunk_len, hp.n_visible), np.float32)
+    mask = np.zeros(x.shape[:3], np.float32)
+    reset = np.zeros(x.shape[:3], np.float32)
+    for lane, songs in enumerate(lanes):
+        t = 0
+        for rows in songs:
+            reset[t // chunk_len, lane, t % chunk_len] = 1.0
+            done = 0
+            while done < len(rows):   # the song's rows, a chunk at a time, straight into the chunk-major layout
+                chunk, step = divmod(t + done, chunk_len)
+                take = min(chunk_len - step, len(rows) - done)
+                x[chunk, lane, step:step + take] = rows[done:done + take]
+                mask[chunk, lane, step:step + take] = 1.0
+                done += take
+            t += len(rows)
+    return x, mask, reset
+
+
+def transpose_rows(rows, shift, n_notes):
+    """RBM rows ([rows, n_visible]) with every key moved `shift` keys up (down when negative).
+
+    A row is steps x {play, articulate} blocks of n_notes keys each; keys moved past either end
+    are dropped, so pick shifts that keep the song's notes on the keys (`transpose_songs`)."""
+    keys = rows.reshape(len(rows), -1, n_notes)      # [rows, steps * bit kinds, n_notes]
+    moved = np.zeros_like(keys)
+    if shift >= 0:
+        moved[..., shift:] = keys[..., :n_notes - shift]
+    else:
+        moved[..., :shift] = keys[..., -shift:]
+    return moved.reshape(rows.shape)
+
+
+def transpose_songs(song_rows, hp, rng):
+    """Every song moved by a shift drawn uniformly from the shifts in [-hp.transpose, hp.transpose]
+    that keep all its notes on the keys (a song that spans every key stays put)."""
+    moved = []
+    for rows in song_rows:
+        used = np.flatnonzero(rows.reshape(-1, hp.n_notes).any(axis=0))
+        low = max(-hp.transpose, -int(used[0])) if len(used) else 0
+        high = min(hp.transpose, hp.n_notes - 1 - int(used[-1])) if len(used) else 0
+        moved.append(transpose_rows(rows, int(rng.integers(low, high + 1)), hp.n_notes))
+    return moved
+
+
+class CtrlC:
+    """Ctrl-C as a flag that training reads after each chunk, so that one press always stops it:
+    a KeyboardInterrupt raised where Python swallows exceptions (a finalizer, say) would be lost.
+    A second press interrupts at once. Where SIGINT is ignored, or off the main thread, nothing
+    changes."""
+
+    def __init__(self):
+        self.pressed = False
+        self.installed = False
+
+    def install(self):
+        self.installed = (threading.current_thread() is threading.main_thread()
+                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.installed:
+            signal.signal(signal.SIGINT, self._press)
+
+    def _press(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self):
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
+
+
+def learning_rate(hp, epoch):
+    return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
+
+
+def used_steps(mask, chunk_len):
+    """Steps of a chunk's mask ([lanes, chunk_len]) worth running: up to its last real row, rounded
+    up to a quarter of chunk_len, so that a part-empty last chunk costs little and XLA sees at
+    most four shapes."""
+    quarter = max(1, chunk_len // 4)
+    real = np.flatnonzero(mask.any(axis=0))
+    return min(chunk_len, -(-(int(real[-1]) + 1) // quarter) * quarter) if len(real) else quarter
+
+
+def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
+    """One pass over every song, chunk by chunk; returns the mean cost per real row.
+
+    The song order and every random draw are functions of (seed, epoch), so an epoch can be
+    replayed exactly, after a resume too. `check` is called after each chunk (CtrlC.check).
+    """
+    import RBM
+    rng = np.random.default_rng([hp.seed, epoch])
+    if hp.transpose:
+        song_rows = transpose_songs(song_rows, hp, rng)
+    x, mask, reset = pack_lanes(song_rows, hp, rng)
+    u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
+    total = 0.0
+    for i in range(len(x)):
+        steps = used_steps(mask[i], hp.chunk_len)
+        cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
+                              {model.x: x[i][:, :steps], model.mask: mask[i][:, :steps],
+                               model.reset: reset[i][:, :steps], model.u_carry: u,
+                               model.lr: learning_rate(hp, epoch), model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
+        total += float(cost) * float(mask[i].sum())
+        check()
+    return total / float(mask.sum())
+
+
+def append_log(path, row):
+    pd.DataFrame([row]).to_csv(path, mode="a", header=not os.path.exists(path), index=False)
+
+
+def plot_log(path):
+    """Draw the loss curve of the CSV log at `path` beside it; returns the PNG path."""
+    return plots.save_loss_curve_png(pd.read_csv(path), os.path.splitext(path)[0] + ".png")
+
+
+def truncate_log(path, last_epoch):
+    """Drop the rows of epochs after `last_epoch` (logged after the checkpoint we resume from)."""
+    if os.path.exists(path):
+        rows = pd.read_csv(path)
+        rows[rows.epoch <= last_epoch].to_csv(path + ".tmp", index=False)
+        os.replace(path + ".tmp", path)
+
+
+def snapshot(sess, variables):
+    """The values of `variables` now, to put back with restore_snapshot."""
+    return sess.run(list(variables))
+
+
+def restore_snapshot(sess, variables, values):
+    for var, value in zip(variables, values):
+        var.load(value, sess)
+
+
+def same_data(a, b):
+    """Whether two --data values name the same folder or file."""
+    return a == b or (isinstance(a, str) and isinstance(b, str) and os.path.realpath(a) == os.path.realpath(b))
+
+
+def run_differences(saved_hp, run, given, data, split, free=RESUMABLE_CHANGES):
+    """How a saved run differs from what the user asked for: ['data: run X, asked Y', ...].
+
+    `given` holds the hyper-parameters given on the command line; those in `free` may differ."""
+    differences = []
+    if not same_data(run.get("data"), data):
+        differences.append(f"data: run {run.get('data')}, asked {data}")
+    elif datasets.is_pickle_dataset(data) and run.get("split", "train") != split:
+        differences.append(f"split: run {run.get('split', 'train')}, asked {split}")
+    for key, value in sorted(given.items()):
+        if key not in free and getattr(saved_hp, key) != value:
+            differences.append(f"{key}: run {getattr(saved_hp, key)}, asked {value}")
+    return differences
+
+
+def describe_run_checkpoint(path):
+    try:
+        _, run = config.load_hparams(path)
+    except ValueError:
+        return f"{os.path.basename(path)} (hparams.json unreadable)"
+    return f"{os.path.basename(path)} (epoch {run.get('epoch')}, data {run.get('data')})"
+
+
+def resume_point(directory, given, data, split):
+    """(path, hparams, run state) of the checkpoint that --resume continues: the newest run
+    checkpoint in `directory`, if it is the run of this data and these hyper-parameters.
+
+    Anything else is a ValueError that names what was found: resuming another run would
+    silently train someone else's model."""
+    found = checkpoints.run_checkpoints(directory)
+    if not found:
+        raise ValueError(f"nothing to resume in {directory}/: no epoch_<n>.ckpt or interrupted.ckpt; "
+                         "start without --resume")
+    newest = found[-1]
+    saved_hp, run = config.load_hparams(newest)
+    differences = run_differences(saved_hp, run, given, data, split)
+    if differences:
+        listed = ", ".join(describe_run_checkpoint(path) for path in reversed(found[-4:]))
+        raise ValueError(f"--resume would continue {newest}, the newest run checkpoint in {directory}/, but that run "
+                         f"does not match what you asked ({'; '.join(differences)}); run checkpoints there, newest "
+                         f"first: {listed}{' ...' if len(found) > 4 else ''}. Repeat that run's --data and options, "
+                         "or train a new run with --checkpoint-dir <another folder>")
+    if not isinstance(run.get("epoch"), int):
+        raise ValueError(f"{newest} records no finished epoch count, so it cannot be resumed; "
+                         f"start from it with --init {newest} instead")
+    return newest, saved_hp, run
+
+
+def check_no_run(directory):
+    """A new run must not overwrite another run's checkpoints: refuse a folder that holds one."""
+    found = checkpoints.run_checkpoints(directory)
+    if found:
+        raise ValueError(f"{directory}/ already holds a training run ({len(found)} run checkpoints, the newest "
+                         f"{describe_run_checkpoint(found[-1])}); continue it with --resume, or train a new run "
+                         "with --checkpoint-dir <another folder> (or move those files away)")
