@@ -13,8 +13,9 @@ import collections
 import contextlib
 
 import numpy as np
-import tensorflow.compat.v1 as tf
 from tensorflow.python.compiler.xla import jit
+
+from tf1 import tf
 
 GibbsStep = collections.namedtuple("GibbsStep", ["h_prob", "h", "v_prob", "v"])
 

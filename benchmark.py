@@ -25,7 +25,11 @@ import checkpoints
 import cli
 import config
 import datasets
+import evaluation
+import RBM
+import rnn_rbm
 import training
+from tf1 import tf
 
 ORIGINAL_STEPS_PER_S = 1 / 0.55e-3   # the original code: 0.55 ms per RBM step, one song at a time (issue 6)
 UNIFORMS_PER_ROW = 15 * (780 + 50)   # CD-15 at the original's size draws this many uniforms per row
@@ -59,7 +63,7 @@ def emit(**record):
     print(json.dumps(record, default=plain), flush=True)
 
 
-def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
+def train_throughput(song_rows, hp, seconds, epochs=0):
     """(rows/s of whole training epochs, over at least `seconds`; cost after `epochs` epochs or None).
 
     Times training.train_epoch itself: lane packing, feeding, the RNN, CD-k, the gradients
@@ -68,8 +72,8 @@ def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
-        model = rnn_rbm.build_training_graph(hp)
-        with tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks)) as sess:
+        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp))
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES)) as sess:
             sess.run(tf.global_variables_initializer())
             training.train_epoch(sess, model, song_rows, hp, 0)   # warm-up
             timed, start = 0, time.time()
@@ -85,11 +89,11 @@ def train_throughput(song_rows, hp, tf, rnn_rbm, seconds, epochs=0):
             return rate, cost
 
 
-def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused, blocks):
+def generate_throughput(hp, n_songs, n_steps, fused, blocks):
     graph = tf.Graph()
     with graph.as_default():
         gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
-        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks)) as sess:
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks, training.CORES)) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: 5})   # warm-up
             start = time.time()
@@ -98,10 +102,9 @@ def generate_throughput(hp, tf, rnn_rbm, n_songs, n_steps, fused, blocks):
     return seconds
 
 
-def random_throughput(tf, seconds):
+def random_throughput(seconds):
     """Millions of uniforms per second from TF's stateless float uniforms and from RBM.uniform16
     (fused), drawn 30 times per run at one training chunk's size (1,600 x 780)."""
-    import RBM
     rates = {}
     for name in ("tf_stateless_uniform", "rbm_uniform16_fused"):
         graph = tf.Graph()
@@ -133,8 +136,6 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
     parts = set(args.only.split(","))
-    tf = cli.import_tf()
-    import rnn_rbm
     hp = config.HParams()
     seconds = 1 if args.quick else 15
 
@@ -143,22 +144,21 @@ def main(argv=None):
         song_rows = datasets.songs_to_rows(datasets.load_songs(args.data, hp), hp)
         for lanes in [int(b) for b in args.batch_songs.split(",")]:
             run_hp = hp.replace(batch_songs=lanes)
-            rate, cost = train_throughput(song_rows, run_hp, tf, rnn_rbm, seconds, 0 if args.quick else args.epochs)
+            rate, cost = train_throughput(song_rows, run_hp, seconds, 0 if args.quick else args.epochs)
             emit(part="train", model="original size 780/50/100, CD-15", batch_songs=lanes, rows_per_s=round(rate),
                  steps_16th_per_s=round(rate * hp.steps_per_rbm), epoch_rows=sum(len(r) for r in song_rows),
                  cost_after_epochs=None if cost is None else round(cost, 4), epochs=0 if args.quick else args.epochs)
 
     if "random" in parts:
-        for name, rate in random_throughput(tf, seconds).items():
+        for name, rate in random_throughput(seconds).items():
             emit(part="random", generator=name, million_uniforms_per_s=round(rate),
                  cd15_rows_per_s_limit=round(rate * 1e6 / UNIFORMS_PER_ROW))
 
     if "generate" in parts:
-        import rnn_rbm_generate
         for n_songs, steps in ((1, 300), (3, 300), (64, 100), (1024, 40), (2048, 20)):
             steps = steps // 5 if args.quick else steps
-            fused, blocks = rnn_rbm_generate.sampling_layout(n_songs)
-            took = generate_throughput(hp, tf, rnn_rbm, n_songs, steps, fused, blocks)
+            fused, blocks = rnn_rbm.sampling_layout(n_songs, training.CORES)
+            took = generate_throughput(hp, n_songs, steps, fused, blocks)
             emit(part="generate", k=hp.k_generate, songs=n_songs, steps=steps, xla_fused=fused, seconds=round(took, 3),
                  ms_per_step=round(1000 * took / steps, 3), song_steps_per_s=round(n_songs * steps / took),
                  vs_original=round(n_songs * steps / took / ORIGINAL_STEPS_PER_S, 1))
@@ -171,7 +171,7 @@ def main(argv=None):
             paper = config.preset("paper", batch_songs=16)
             song_rows = datasets.songs_to_rows(datasets.load_data(path, paper, "train"), paper)
             song_rows = song_rows[:64] if args.quick else song_rows     # --quick: checks the part runs, no more
-            rate, _ = train_throughput(song_rows, paper, tf, rnn_rbm, seconds)
+            rate, _ = train_throughput(song_rows, paper, seconds)
             frames = sum(len(r) for r in song_rows)
             emit(part="paper", dataset="Nottingham train", songs=len(song_rows), frames=frames, batch_songs=paper.batch_songs,
                  rows_per_s=round(rate), seconds_per_epoch=round(frames / rate, 1))
@@ -179,12 +179,10 @@ def main(argv=None):
         if not os.path.exists(jsb) or not checkpoints.exists(shipped):
             emit(part="paper", skipped=f"{jsb} or {shipped} not found")
         else:
-            import rnn_rbm_evaluate
             # --quick: the first 2 songs with a short anneal, which checks the part runs but measures nothing
-            quick = ["--max-songs", "2", "--chains", "4", "--betas", "20"] if args.quick else []
-            eval_args = rnn_rbm_evaluate.build_parser().parse_args(["--dataset", jsb, *quick])
+            eval_args = evaluation.Settings(max_songs=2, chains=4, betas=20) if args.quick else evaluation.Settings()
             start = time.time()
-            result = rnn_rbm_evaluate.evaluate_checkpoint(shipped, jsb, "test", eval_args)
+            result = evaluation.evaluate_checkpoint(shipped, jsb, "test", eval_args)
             emit(part="paper", dataset="JSB Chorales test", evaluation="AIS", chains=eval_args.chains,
                  temperatures=eval_args.betas, songs=eval_args.max_songs or "all", frames=result.frames,
                  seconds=round(time.time() - start, 1), ll_per_frame=round(result.ll, 3), acc=round(result.acc, 4))

@@ -4,6 +4,7 @@ import os
 import re
 
 import config
+from tf1 import tf
 
 DEFAULT_DIR = "parameter_checkpoints"
 # The checkpoints that ship with the project live where training never writes, and where
@@ -17,13 +18,11 @@ RUN_CHECKPOINT = re.compile(r"(epoch_\d+|interrupted)\.ckpt")
 def make_saver(params, extra=None):
     """A Saver keyed on the paper's names (W, bv, ...), whatever TF called the variables, plus
     the variables of `extra` ({name: variable}, e.g. the optimizer's moments) under their keys."""
-    import tensorflow.compat.v1 as tf
     return tf.train.Saver({**params._asdict(), **(extra or {})}, max_to_keep=None, save_relative_paths=True)
 
 
 def holds(path, names):
     """Whether checkpoint `path` has a variable under every one of `names`."""
-    import tensorflow.compat.v1 as tf
     saved = {name for name, _ in tf.train.list_variables(path)}
     return set(names) <= saved
 
@@ -57,7 +56,6 @@ def save(sess, saver, path, hp, **extra):
 
 def restore(sess, saver, path):
     """Load checkpoint `path` into the session; a checkpoint that does not fit the graph is a ValueError."""
-    import tensorflow.compat.v1 as tf
     try:
         saver.restore(sess, path)
     except (tf.errors.OpError, ValueError) as e:

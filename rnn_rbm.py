@@ -11,11 +11,9 @@ This module only builds graphs: no Session and no file I/O.
 """
 import collections
 import math
-import os
-
-import tensorflow.compat.v1 as tf
 
 import RBM
+from tf1 import tf
 
 Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0"])
 
@@ -116,19 +114,28 @@ def conditional_biases(u_tm1, p):
 ROWS_PER_BLOCK = 800   # rows per side-by-side Gibbs chain: the fastest block size here, at the original's model size
 
 
-def gibbs_blocks(rows):
+FUSE_FROM = 64         # songs generated side by side from which XLA-fused sampling is faster (benchmark.py)
+
+
+def gibbs_blocks(rows, cores):
     """How many side-by-side Gibbs chains (RBM.gibbs_sample's blocks) to cut `rows` rows into:
     blocks of about ROWS_PER_BLOCK rows, at most one per core."""
-    return max(1, min(os.cpu_count() or 1, math.ceil(rows / ROWS_PER_BLOCK)))
+    return max(1, min(cores, math.ceil(rows / ROWS_PER_BLOCK)))
 
 
-def session_config(blocks):
+def sampling_layout(num_songs, cores):
+    """(fused, blocks) of build_generation_graph for generating `num_songs` songs side by side."""
+    fused = num_songs >= FUSE_FROM
+    return fused, gibbs_blocks(num_songs, cores) if fused else 1
+
+
+def session_config(blocks, cores):
     """Session options for a graph whose Gibbs chains run in `blocks` blocks: with more than one,
     each op runs on one core and as many ops run at once as there are cores, so each chain has a
     core to itself (a quarter faster here than TF's default of spreading every op over all cores)."""
     if blocks == 1:
         return tf.ConfigProto()
-    return tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=os.cpu_count() or 1)
+    return tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=cores)
 
 
 RnnPretraining = collections.namedtuple("RnnPretraining", [
@@ -189,8 +196,9 @@ def negative_starts(rows, swap, seed):
     return tf.where(swapped[:, None] & tf.ones_like(rows, tf.bool), other, rows)
 
 
-def build_training_graph(hp):
-    """Free-energy training graph over a chunk of rows in each of several lanes."""
+def build_training_graph(hp, blocks=1):
+    """Free-energy training graph over a chunk of rows in each of several lanes, its negative
+    Gibbs chains cut into `blocks` side-by-side blocks (gibbs_blocks)."""
     nv = hp.n_visible
     p = create_params(hp)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
@@ -199,7 +207,6 @@ def build_training_graph(hp):
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
     bv_rows, bh_rows = tf.reshape(bv_t, [-1, nv]), tf.reshape(bh_t, [-1, hp.n_hidden])
-    blocks = gibbs_blocks(hp.batch_songs * hp.chunk_len)
     start = negative_starts(rows, hp.negative_swap, seed)
     v_sample = RBM.gibbs_sample(start, p.W, bv_rows, bh_rows, hp.k_train, seed, blocks=blocks)  # [lanes * time, nv]
     cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))
@@ -279,3 +286,56 @@ def build_generation_graph(hp, fused=False, blocks=1):
                                            [tf.constant(0), u_start, v_start, music], back_prop=False)
     return Generator(primer, n_songs, n_steps, seed, first_step, u_start, v_start,
                      tf.transpose(music.stack(), [1, 0, 2]), u_end, v_end, p)
+
+
+ConditionalBiases = collections.namedtuple("ConditionalBiases", [
+    "x",            # placeholder [lanes, time, n_visible]: whole songs, one per lane, each from u0
+    "bv_t",         # [lanes, time, n_visible]: visible biases of the RBM at each frame
+    "bh_t",         # [lanes, time, n_hidden]: hidden biases of the RBM at each frame
+    "params",
+])
+
+
+def build_conditional_biases_graph(hp):
+    """The RBM biases of every frame of whole songs, given the true frames before it: the RNN alone,
+    with no sampling and no training (evaluation)."""
+    p = create_params(hp)
+    x = tf.placeholder(tf.float32, [None, None, hp.n_visible], name="x")                  # [lanes, time, nv]
+    lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
+    song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)   # [lanes, time]
+    u_tm1, _ = rnn_states(x, tf.zeros([lanes, hp.n_hidden_recurrent]), tf.ones([lanes, steps]), song_starts, p)
+    bv_t, bh_t = conditional_biases(u_tm1, p)
+    return ConditionalBiases(x=x, bv_t=bv_t, bh_t=bh_t, params=p)
+
+
+FrameLikelihood = collections.namedtuple("FrameLikelihood", [
+    "bv",           # placeholder [frames, n_visible]: each frame's visible biases (bv_t)
+    "bh",           # placeholder [frames, n_hidden]: each frame's hidden biases (bh_t)
+    "v_prev",       # placeholder [frames, n_visible]: the true frame before each (silence first)
+    "v_now",        # placeholder [frames, n_visible]: the frames themselves (for RAISE)
+    "seed",         # placeholder [2] int64
+    "ais",          # RBM.Ais of each frame's RBM
+    "raise_log_p",  # (log p, standard error) of each frame by RAISE, or None
+])
+
+
+def build_frame_likelihood_graph(hp, W, chains, betas, base_chains, with_raise):
+    """AIS (and, `with_raise`, RAISE) over each frame's RBM, with weights W and fed biases.
+
+    The AIS base has each unit on with the frame's marginals, from `base_chains` Gibbs chains of
+    k_generate steps started at the previous true frame, as generation does. `betas` is the
+    number of temperatures after beta = 0. The seeds of base, AIS and RAISE do not overlap.
+    """
+    nv, nh = hp.n_visible, hp.n_hidden
+    bv = tf.placeholder(tf.float32, [None, nv], name="bv")                       # [frames, n_visible]
+    bh = tf.placeholder(tf.float32, [None, nh], name="bh")                       # [frames, n_hidden]
+    v_prev = tf.placeholder(tf.float32, [None, nv], name="v_prev")               # [frames, n_visible]
+    v_now = tf.placeholder(tf.float32, [None, nv], name="v_now")                 # [frames, n_visible]
+    seed = tf.placeholder(tf.int64, [2], name="seed")
+    marginals = RBM.gibbs_marginals(v_prev, W, bv, bh, hp.k_generate, base_chains, seed)  # seeds 0 .. 2 k
+    base, temperatures = RBM.marginal_base(marginals), RBM.ais_betas(betas)
+    ais_seed = RBM.offset_seed(seed, 2 * hp.k_generate + 1)
+    ais = RBM.ais_log_z(W, bv, bh, base, temperatures, chains, ais_seed)
+    raised = (RBM.raise_log_p(v_now, W, bv, bh, base, temperatures, chains,
+                              RBM.offset_seed(ais_seed, 2 * len(temperatures))) if with_raise else None)
+    return FrameLikelihood(bv=bv, bh=bh, v_prev=v_prev, v_now=v_now, seed=seed, ais=ais, raise_log_p=raised)

@@ -24,11 +24,13 @@ import config
 import datasets
 import midi_manipulation
 import plots
+import rnn_rbm
+from tf1 import tf
 
 log = logging.getLogger(__name__)
 
 SEGMENT = 20     # RBM rows generated per session run, so that the progress bar moves
-FUSE_FROM = 64   # songs from which XLA-fused sampling is faster (benchmark.py)
+CORES = os.cpu_count() or 1
 
 
 def build_parser():
@@ -109,25 +111,15 @@ def primer_rows(path, hp, prime_steps):
     return rows.astype(np.float32)
 
 
-def sampling_layout(num_songs):
-    """(fused, blocks) for generating num_songs songs side by side (rnn_rbm.build_generation_graph).
-    Call after cli.import_tf()."""
-    import rnn_rbm
-    fused = num_songs >= FUSE_FROM
-    return fused, rnn_rbm.gibbs_blocks(num_songs) if fused else 1
-
-
 def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=True):
     """Sample `num_songs` songs of `length` RBM rows: [num_songs, length, n_visible] of 0/1."""
-    tf = cli.import_tf()
-    import rnn_rbm
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
-        fused, blocks = sampling_layout(num_songs)
+        fused, blocks = rnn_rbm.sampling_layout(num_songs, CORES)
         gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
         saver = checkpoints.make_saver(gen.params)
-        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks)) as sess:
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks, CORES)) as sess:
             checkpoints.restore(sess, saver, checkpoint)
             feed = {gen.n_songs: num_songs, gen.seed: [seed, 0]}
             if primer is not None:

@@ -20,7 +20,9 @@ import checkpoints
 import cli
 import config
 import datasets
+import rnn_rbm
 import training
+from tf1 import tf
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +96,13 @@ def main(argv=None):
 
     song_rows = datasets.songs_to_rows(datasets.load_data(args.data, hp, args.split, args.cache_dir), hp)
 
-    tf = cli.import_tf()
-    import rnn_rbm
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
-        model = rnn_rbm.build_training_graph(hp)
+        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp))
         state = list(model.params) + list(model.optimizer_state.values())
         saver = checkpoints.make_saver(model.params, model.optimizer_state)
-        sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks))
+        sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES))
         sess.run(tf.global_variables_initializer())
         if args.resume and not args.restart_optimizer and checkpoints.holds(init, model.optimizer_state):
             checkpoints.restore(sess, saver, init)

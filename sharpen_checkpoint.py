@@ -19,6 +19,8 @@ import sys
 import checkpoints
 import cli
 import config
+import rnn_rbm
+from tf1 import tf
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ def sharpen(checkpoint, out, alpha):
     if checkpoints.exists(out):
         raise ValueError(f"{out} exists already; remove it or choose another name")
     hp, extra = config.load_hparams(checkpoint)
-    tf = cli.import_tf()
-    import rnn_rbm
     with tf.Graph().as_default():
         params = rnn_rbm.create_params(hp)
         saver = checkpoints.make_saver(params)

@@ -19,9 +19,12 @@ import checkpoints
 import config
 import datasets
 import plots
+import RBM
+import rnn_rbm
 
 log = logging.getLogger(__name__)
 
+CORES = os.cpu_count() or 1
 # Options that may change when a run goes on: how long it trains and how often it saves.
 RESUMABLE_CHANGES = ("epochs", "save_every")
 
@@ -116,6 +119,11 @@ class CtrlC:
             self.installed = False
 
 
+def gibbs_blocks(hp):
+    """Side-by-side Gibbs blocks of the training graph for hp's chunks, on this machine's cores."""
+    return rnn_rbm.gibbs_blocks(hp.batch_songs * hp.chunk_len, CORES)
+
+
 def learning_rate(hp, epoch):
     return hp.lr / (1.0 + hp.lr_decay * (epoch - 1))
 
@@ -135,7 +143,6 @@ def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
     The song order and every random draw are functions of (seed, epoch), so an epoch can be
     replayed exactly, after a resume too. `check` is called after each chunk (CtrlC.check).
     """
-    import RBM
     rng = np.random.default_rng([hp.seed, epoch])
     if hp.transpose:
         song_rows = transpose_songs(song_rows, hp, rng)

@@ -22,7 +22,10 @@ import checkpoints
 import cli
 import config
 import datasets
+import RBM
+import rnn_rbm
 import training
+from tf1 import tf
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,6 @@ INTERRUPTED = "pretraining_interrupted.ckpt"
 def pretrain_rbm(sess, rbm, rows, hp, epochs, check):
     """CD-k epochs `epochs` of the RBM pretraining graph `rbm` over `rows`, each epoch's
     batches in an order fixed by (seed, epoch); yields (epoch, mean cost) after each."""
-    import RBM
     for epoch in epochs:
         order = np.random.default_rng([hp.seed, epoch]).permutation(len(rows))
         total = 0.0
@@ -116,9 +118,6 @@ def main(argv=None):
         log.info("resuming %s after %s pretraining epoch %d", resumed, run["stage"].upper(), run["epoch"])
     log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
              hp.n_visible, hp.n_hidden, hp.pretrain_k, len(rows), hp.pretrain_epochs)
-
-    tf = cli.import_tf()
-    import rnn_rbm
 
     start = time.time()
     graph = tf.Graph()

@@ -6,11 +6,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-tf.disable_v2_behavior()
+import tf1  # noqa: E402,F401  (TensorFlow in the project's TF1 mode, started as the scripts start it)
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 

@@ -5,11 +5,12 @@ import pickle
 
 import numpy as np
 import pytest
-import tensorflow.compat.v1 as tf
+from tf1 import tf
 
 import midi_manipulation
 import config
 import RBM
+import evaluation
 import rnn_rbm_evaluate
 import rnn_rbm_generate
 import rnn_rbm_train
@@ -101,13 +102,13 @@ def test_expected_accuracy_of_hand_made_predictions():
     samples = np.array([[[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1]],      # accuracies 1, 1/3, 0
                         [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]], np.float32)  # 1 (silent as silent), 0, 1
     log_w = np.log(np.array([[2, 1, 1], [1, 1, 2]], np.float64))
-    mean, variance, tp, total = rnn_rbm_evaluate.expected_accuracy(samples, log_w, frames)
+    mean, variance, tp, total = evaluation.expected_accuracy(samples, log_w, frames)
     np.testing.assert_allclose(mean, [(2 + 1 / 3) / 4, 3 / 4])
     np.testing.assert_allclose(tp, [(2 * 2 + 1) / 4, 0])
     np.testing.assert_allclose(total, [(2 * 2 + 3 + 4) / 4, 1 / 4])
     w = np.array([2, 1, 1]) / 4
     np.testing.assert_allclose(variance[0], (w ** 2 * (np.array([1, 1 / 3, 0]) - mean[0]) ** 2).sum())
-    acc, se, pooled = rnn_rbm_evaluate.summarise_accuracy([(mean[:1], variance[:1], tp[:1], total[:1]),
+    acc, se, pooled = evaluation.summarise_accuracy([(mean[:1], variance[:1], tp[:1], total[:1]),
                                                            (mean[1:], variance[1:], tp[1:], total[1:])])
     assert acc == pytest.approx(mean.mean()) and pooled == pytest.approx(tp.sum() / total.sum())
     assert se == pytest.approx(np.sqrt(variance.sum()) / 2)
@@ -118,8 +119,8 @@ def test_repeat_accuracy_of_hand_made_songs():
     b = np.array([[0, 0, 0, 0], [0, 0, 0, 1]], np.float32)
     # a: after silence 0; held 1; {0, 1} -> {0, 2}: TP 1, FP 1, FN 1, so 1/3; {0, 2} -> silence 0
     # b: silence after silence 1; {3} after silence 0
-    assert rnn_rbm_evaluate.repeat_accuracy([a, b]) == pytest.approx((0 + 1 + 1 / 3 + 0 + 1 + 0) / 6)
-    np.testing.assert_array_equal(rnn_rbm_evaluate.previous_frames([a, b]),
+    assert evaluation.repeat_accuracy([a, b]) == pytest.approx((0 + 1 + 1 / 3 + 0 + 1 + 0) / 6)
+    np.testing.assert_array_equal(evaluation.previous_frames([a, b]),
                                   np.vstack([np.zeros((1, 4)), a[:-1], np.zeros((1, 4)), b[:-1]]))
 
 
@@ -132,7 +133,7 @@ def test_ais_weighted_samples_give_the_exact_expected_accuracy():
     p /= p.sum()
     exact = sum(q * bay_accuracy(s, frame) for q, s in zip(p, states))
     ais, _ = anneal(W, bv, bh, 1000, 2000, 5)
-    mean, variance, _, _ = rnn_rbm_evaluate.expected_accuracy(ais.v, ais.log_w, frame[None])
+    mean, variance, _, _ = evaluation.expected_accuracy(ais.v, ais.log_w, frame[None])
     assert exact == pytest.approx(0.4068, abs=1e-4)
     assert mean[0] == pytest.approx(exact, abs=0.01)
     assert 0 < np.sqrt(variance[0]) < 0.01

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow.compat.v1 as tf
+from tf1 import tf
 
 import checkpoints
 import config

@@ -1,7 +1,7 @@
 """The RBM maths against plain NumPy."""
 import numpy as np
 import pytest
-import tensorflow.compat.v1 as tf
+from tf1 import tf
 
 import RBM
 

@@ -1,7 +1,7 @@
 """The RNN-RBM graph: conditioning, recurrence, chunking, and generation."""
 import numpy as np
 import pytest
-import tensorflow.compat.v1 as tf
+from tf1 import tf
 
 import rnn_rbm
 from config import HParams

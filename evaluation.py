@@ -1,0 +1,165 @@
+"""Log-likelihood and frame-level accuracy of a checkpoint on a benchmark split, as in
+Boulanger-Lewandowski et al. (2012); rnn_rbm_evaluate.py explains the method and is its command line.
+"""
+import collections
+import logging
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+import checkpoints
+import config
+import datasets
+import RBM
+import rnn_rbm
+from tf1 import tf
+
+log = logging.getLogger(__name__)
+
+# The evaluation's settings, as rnn_rbm_evaluate.py's options name them, and their defaults.
+Settings = collections.namedtuple("Settings", [
+    "chains",        # AIS chains per frame (with the baseline: predictions sampled per frame for ACC)
+    "betas",         # AIS temperatures after beta = 0
+    "base_chains",   # Gibbs chains per frame for the marginals of the AIS base
+    "batch_frames",  # frames per AIS run, to bound memory
+    "seed",          # seed of the random draws
+    "max_songs",     # evaluate only the first this many songs (None: all)
+    "raise_ll",      # also estimate the LL by reverse AIS (RAISE)
+], defaults=[100, 500, 10, 250, 0, None, False])
+
+
+def dataset_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def split_rolls(data, path, split, lowest_note, highest_note):
+    """Play-only piano rolls of a split of `data` (loaded from `path`), checking that every pitch is
+    inside the model's range."""
+    if split not in data:
+        raise ValueError(f"{path} has no split {split!r}; it has {', '.join(map(repr, data))}")
+    pitches = [p for song in data[split] for frame in song for p in frame]
+    if pitches and not lowest_note <= min(pitches) <= max(pitches) <= highest_note:
+        raise ValueError(f"{path} [{split}] has pitches {min(pitches)}..{max(pitches)}, outside the model's "
+                         f"{lowest_note}..{highest_note}, so its likelihood is undefined; train with --preset paper")
+    return [datasets.pitch_frames_to_piano_roll(song, lowest_note, highest_note, False).astype(np.float32)
+            for song in data[split] if len(song)]
+
+
+Result = collections.namedtuple("Result", [
+    "ll",           # mean log p(v_t | v_<t) over the frames, nats
+    "ll_se",        # its standard error from AIS alone
+    "ll_frame_se",  # the spread of the frames' LL, std / sqrt(frames)
+    "acc",          # mean over the frames of the expected accuracy (the paper's ACC)
+    "acc_se",       # its standard error from the sampled predictions
+    "acc_pooled",   # sum E[TP] / sum E[TP + FP + FN] over the frames
+    "frames",
+    "raise_ll",     # the conservative mean LL by reverse AIS (--raise), or None
+    "raise_se",     # its standard error from RAISE alone
+    "acc_repeat",   # ACC of repeating the previous true frame, on the same frames
+])
+
+
+def previous_frames(rolls):
+    """Each song's frames shifted one step later, silence first: the true frames before each frame."""
+    return np.concatenate([np.vstack([np.zeros((1, r.shape[1]), r.dtype), r[:-1]]) for r in rolls])
+
+
+def repeat_accuracy(rolls):
+    """ACC of the trivial prediction that each frame repeats the one before it (silence before a
+    song's first frame): the figure a model's ACC has to beat to have learnt when the music changes."""
+    v = np.concatenate(rolls)
+    return expected_accuracy(previous_frames(rolls)[:, None], np.zeros((len(v), 1)), v)[0].mean()
+
+
+def expected_accuracy(samples, log_w, v):
+    """Each frame's expected accuracy under the model, from weighted predictions of it.
+
+    samples: [frames, n, n_visible] 0/1 predictions of the frames v ([frames, n_visible]), with
+    log importance weights log_w ([frames, n]; all equal for plain samples). Bay et al.'s
+    accuracy of one prediction is TP / (TP + FP + FN), 1 for a silent frame predicted silent.
+    Returns per frame: (expected accuracy, the variance of that estimate (self-normalised
+    importance sampling, delta method), expected TP, expected TP + FP + FN).
+    """
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    v = v[:, None, :]
+    tp = (samples * v).sum(-1)
+    total = samples.sum(-1) + v.sum(-1) - tp                     # TP + FP + FN, as FP = predicted - TP, FN = true - TP
+    acc = np.where(total > 0, tp / np.maximum(total, 1), 1.0)
+    mean = (w * acc).sum(1)
+    return mean, (w ** 2 * (acc - mean[:, None]) ** 2).sum(1), (w * tp).sum(1), (w * total).sum(1)
+
+
+def summarise_accuracy(per_batch):
+    """(ACC, its s.e., pooled ACC) from the expected_accuracy of every batch of frames."""
+    mean, variance, tp, total = (np.concatenate(a) for a in zip(*per_batch))
+    return mean.mean(), np.sqrt(variance.sum()) / len(mean), tp.sum() / total.sum()
+
+
+def evaluate_baseline(path, split, args):
+    """The independent-Bernoulli model of the train split: exact LL, ACC from args.chains samples per frame."""
+    lowest, highest = config.PRESETS["paper"]["lowest_note"], config.PRESETS["paper"]["highest_note"]
+    data = datasets.load_pickle_dataset(path)
+    rolls = split_rolls(data, path, split, lowest, highest)
+    train = np.concatenate(split_rolls(data, path, "train", lowest, highest))
+    p = (train.sum(0) + 1.0) / (len(train) + 2.0)
+    v = np.concatenate(rolls)
+    ll = v @ np.log(p) + (1 - v) @ np.log1p(-p)
+    rng = np.random.default_rng(args.seed)
+    acc = []
+    for begin in range(0, len(v), args.batch_frames):
+        batch = v[begin:begin + args.batch_frames]
+        samples = (rng.random((len(batch), args.chains, len(p))) < p).astype(np.float32)
+        acc.append(expected_accuracy(samples, np.zeros(samples.shape[:2]), batch))
+    return Result(ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(v), None, None,
+                  repeat_accuracy(rolls))
+
+
+def evaluate_checkpoint(path, dataset, split, args):
+    """The Result of one checkpoint. `args` holds the evaluation's settings, as rnn_rbm_evaluate.py's
+    options name them: chains, betas, base_chains, batch_frames, seed, max_songs, raise_ll."""
+    hp, _ = config.load_hparams(path)
+    if hp.steps_per_rbm != 1 or hp.articulation:
+        raise ValueError(f"{path} models {hp.steps_per_rbm} steps of play{'+articulate' if hp.articulation else ''} "
+                         "bits per RBM; LL per frame needs a one-frame, play-only model (weight_initializations.py "
+                         "--preset paper)")
+    rolls = split_rolls(datasets.load_pickle_dataset(dataset), dataset, split, hp.lowest_note, hp.highest_note)
+    rolls = rolls[:args.max_songs]
+    graph = tf.Graph()
+    with graph.as_default():
+        song = rnn_rbm.build_conditional_biases_graph(hp)
+        frame = rnn_rbm.build_frame_likelihood_graph(hp, song.params.W, args.chains, args.betas, args.base_chains,
+                                                     args.raise_ll)
+        fetch = {"ais": frame.ais, **({"raise": frame.raise_log_p} if args.raise_ll else {})}
+        with tf.Session(graph=graph) as sess:
+            checkpoints.restore(sess, checkpoints.make_saver(song.params), path)
+            params = sess.run(song.params)
+            bv, bh = [], []
+            for roll in rolls:
+                b_v, b_h = sess.run([song.bv_t, song.bh_t], {song.x: roll[None]})
+                bv.append(b_v[0])
+                bh.append(b_h[0])
+            v, bv, bh = np.concatenate(rolls), np.concatenate(bv), np.concatenate(bh)
+            prev = previous_frames(rolls)
+            free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ params.W + bh).sum(1)
+            lz, lz_se, acc, raised = [], [], [], []
+            for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
+                                           unit="batch", disable=not log.isEnabledFor(logging.INFO))):
+                batch = slice(begin, begin + args.batch_frames)
+                out = sess.run(fetch, {frame.bv: bv[batch], frame.bh: bh[batch], frame.v_prev: prev[batch],
+                                       frame.v_now: v[batch], frame.seed: RBM.run_seed(args.seed, i)})
+                a = out["ais"]
+                raised.append(out.get("raise"))
+                lz.append(a.log_z)
+                lz_se.append(a.std_error)
+                acc.append(expected_accuracy(a.v, a.log_w, v[batch]))
+    ll = -free - np.concatenate(lz)
+    raise_ll, raise_se = mean_and_error(*(np.concatenate(a) for a in zip(*raised))) if args.raise_ll else (None, None)
+    return Result(*mean_and_error(ll, np.concatenate(lz_se)), ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc),
+                  len(ll), raise_ll, raise_se, repeat_accuracy(rolls))
+
+
+def mean_and_error(values, errors):
+    """The mean of per-frame estimates and its standard error, from each estimate's own."""
+    return values.mean(), np.sqrt(np.sum(errors ** 2)) / len(values)
