@@ -7,7 +7,8 @@ Every function takes the parameters explicitly. The biases ``bv`` and ``bh`` may
 Random draws are stateless: each one is a function of an explicit ``seed`` (an int64 tensor
 of shape [2]), so a run can be replayed exactly, resumed from a checkpoint, and tested.
 A Gibbs chain of k steps uses the seeds ``seed + [0, j]`` for ``j < 2 k``; callers keep
-their seeds ``SEED_STRIDE`` apart.
+their seeds ``SEED_STRIDE`` apart. The rule for the seeds of a job's session runs is here too:
+run_seed for the i-th run of a job, epoch_run_seed for the i-th run of an epoch.
 """
 import collections
 import contextlib
@@ -19,12 +20,29 @@ from tf1 import tf
 
 GibbsStep = collections.namedtuple("GibbsStep", ["h_prob", "h", "v_prob", "v"])
 
-SEED_STRIDE = 1 << 16   # seeds a Gibbs chain may use after its own: k < SEED_STRIDE / 2
+SEED_STRIDE = 1 << 16   # seeds a session run may use after its own: a Gibbs chain's k < SEED_STRIDE / 2
+EPOCH_BITS = 24         # an epoch's session runs take the run indices (epoch << EPOCH_BITS) + i
 
 
 def run_seed(seed, run_index):
     """The [2] int64 seed (a NumPy array, to feed) of the `run_index`-th session run of a job seeded `seed`."""
+    if not 0 <= run_index < (1 << 63) // SEED_STRIDE:
+        raise ValueError(f"run index {run_index} leaves the int64 seed space")
     return np.array([seed, run_index * SEED_STRIDE], np.int64)
+
+
+def epoch_run_seed(seed, epoch, i):
+    """The seed of session run `i` of epoch `epoch` (training, pretraining): every draw of an epoch is a
+    function of (seed, epoch), so an epoch replays exactly, after a resume too."""
+    if not 0 <= i < 1 << EPOCH_BITS:
+        raise ValueError(f"an epoch may have at most {1 << EPOCH_BITS} session runs, got run {i}")
+    return run_seed(seed, (epoch << EPOCH_BITS) + i)
+
+
+def check_chain_length(k, room=SEED_STRIDE):
+    """A chain of k Gibbs steps uses 2 k seeds; refuse one that would reach the seeds at `room`."""
+    if 2 * k > room:
+        raise ValueError(f"{k} Gibbs steps need {2 * k} seeds, more than the {room} set aside for them; use fewer steps")
 
 
 def offset_seed(seed, offset):
@@ -127,6 +145,9 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1):
     which TF runs side by side: XLA runs the sampling arithmetic on one core, so two chains keep
     both cores busy, and a smaller block stays in cache. Every row draws as in one chain.
     """
+    if isinstance(k, int):
+        check_chain_length(k)
+
     def chain(v, bv, bh, first_row):
         def body(i, v_i):
             return i + 1, gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused, first_row).v

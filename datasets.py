@@ -142,9 +142,48 @@ def ensure_default_data(folder):
     """Fill the default data folder with Bach chorales on first use, if it holds no MIDI files."""
     if os.path.abspath(folder) != os.path.abspath(DEFAULT_DATA) or find_midi_files(folder):
         return
-    import make_default_data
     log.info("%s holds no MIDI files: building the default data set from music21's Bach chorales", folder)
-    make_default_data.build(folder)
+    build_default_data(folder)
+
+
+def is_four_voice_common_time(score):
+    """True for a score of four parts whose every time signature is 4/4."""
+    if len(score.parts) != 4:
+        return False
+    signatures = score.recurse().getElementsByClass("TimeSignature")
+    return len(signatures) > 0 and all(ts.ratioString == "4/4" for ts in signatures)
+
+
+def build_default_data(out, limit=None):
+    """Write every 4/4 four-voice Bach chorale of music21's corpus to `out`; return how many."""
+    from music21 import corpus   # heavy; only needed here
+
+    os.makedirs(out, exist_ok=True)
+    paths = sorted(corpus.getComposer("bach"), key=str)
+    written, done = 0, set()
+    for path in tqdm(paths, desc="Bach chorales", unit="file"):
+        name = os.path.splitext(os.path.basename(str(path)))[0]
+        target = os.path.join(out, f"bach_{name.replace('.', '_')}.mid")
+        if not name.startswith("bwv") or target in done:   # some chorales are in the corpus twice (.krn and .mxl)
+            continue
+        done.add(target)
+        tmp = target + ".tmp"
+        try:
+            score = corpus.parse(path)
+            if not is_four_voice_common_time(score):
+                continue
+            score.write("midi", fp=tmp)
+        except Exception as e:  # a corpus file music21 itself cannot convert is left out, loudly
+            log.warning("skipping %s: music21 cannot convert it (%s)", path, e)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            continue
+        os.replace(tmp, target)
+        written += 1
+        if limit and written >= limit:
+            break
+    log.info("wrote %d chorales to %s", written, out)
+    return written
 
 
 class _BuiltinsOnlyUnpickler(pickle.Unpickler):
@@ -204,14 +243,27 @@ def pitch_frames_to_piano_roll(frames, lowest_note, highest_note, articulation):
     return np.hstack([play, started])
 
 
-def load_pickle_songs(path, hp, split):
-    """Songs of one split of a benchmark pickle, as piano rolls under the settings in `hp`."""
+def load_pickle_rolls(path, split, hp, strict_range=False):
+    """Piano rolls (uint8 [time, hp.frame_size], one step a frame) of every song of one split of
+    the benchmark pickle at `path`, in hp's layout: the one place a pickle becomes piano rolls.
+
+    Pitches outside hp's keys are dropped; with `strict_range` they are a ValueError instead
+    (a likelihood over the keys would leave them out)."""
     data = load_pickle_dataset(path)
     if split not in data:
         raise ValueError(f"{path} has no split {split!r}; it has {', '.join(map(repr, data))}. Pass --split")
-    songs = [Song(f"{split}/{i}", pitch_frames_to_piano_roll(frames, hp.lowest_note, hp.highest_note,
-                                                              hp.articulation)[:hp.max_song_steps])
-             for i, frames in enumerate(data[split])]
+    pitches = [p for song in data[split] for frame in song for p in frame]
+    if strict_range and pitches and not hp.lowest_note <= min(pitches) <= max(pitches) <= hp.highest_note:
+        raise ValueError(f"{path} [{split}] has pitches {min(pitches)}..{max(pitches)}, outside the model's "
+                         f"{hp.lowest_note}..{hp.highest_note}, so its likelihood is undefined; train with --preset paper")
+    return [pitch_frames_to_piano_roll(frames, hp.lowest_note, hp.highest_note, hp.articulation)
+            for frames in data[split]]
+
+
+def load_pickle_songs(path, hp, split):
+    """Songs of one split of a benchmark pickle, as piano rolls under the settings in `hp`."""
+    songs = [Song(f"{split}/{i}", roll[:hp.max_song_steps])
+             for i, roll in enumerate(load_pickle_rolls(path, split, hp))]
     songs = [song for song in songs if len(song.roll) >= hp.steps_per_rbm]
     if not songs:
         raise ValueError(f"{path}: split {split!r} has no song of at least {hp.steps_per_rbm} frames")

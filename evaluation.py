@@ -33,17 +33,11 @@ def dataset_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def split_rolls(data, path, split, lowest_note, highest_note):
-    """Play-only piano rolls of a split of `data` (loaded from `path`), checking that every pitch is
-    inside the model's range."""
-    if split not in data:
-        raise ValueError(f"{path} has no split {split!r}; it has {', '.join(map(repr, data))}")
-    pitches = [p for song in data[split] for frame in song for p in frame]
-    if pitches and not lowest_note <= min(pitches) <= max(pitches) <= highest_note:
-        raise ValueError(f"{path} [{split}] has pitches {min(pitches)}..{max(pitches)}, outside the model's "
-                         f"{lowest_note}..{highest_note}, so its likelihood is undefined; train with --preset paper")
-    return [datasets.pitch_frames_to_piano_roll(song, lowest_note, highest_note, False).astype(np.float32)
-            for song in data[split] if len(song)]
+def split_rolls(path, split, hp):
+    """Float32 piano rolls of the non-empty songs of a split of the benchmark pickle at `path`, in
+    hp's (one-frame, play-only) layout; a pitch outside hp's keys is a ValueError."""
+    return [roll.astype(np.float32) for roll in datasets.load_pickle_rolls(path, split, hp, strict_range=True)
+            if len(roll)]
 
 
 Result = collections.namedtuple("Result", [
@@ -99,10 +93,9 @@ def summarise_accuracy(per_batch):
 
 def evaluate_baseline(path, split, args):
     """The independent-Bernoulli model of the train split: exact LL, ACC from args.chains samples per frame."""
-    lowest, highest = config.PRESETS["paper"]["lowest_note"], config.PRESETS["paper"]["highest_note"]
-    data = datasets.load_pickle_dataset(path)
-    rolls = split_rolls(data, path, split, lowest, highest)
-    train = np.concatenate(split_rolls(data, path, "train", lowest, highest))
+    paper = config.preset("paper")
+    rolls = split_rolls(path, split, paper)
+    train = np.concatenate(split_rolls(path, "train", paper))
     p = (train.sum(0) + 1.0) / (len(train) + 2.0)
     v = np.concatenate(rolls)
     ll = v @ np.log(p) + (1 - v) @ np.log1p(-p)
@@ -124,7 +117,7 @@ def evaluate_checkpoint(path, dataset, split, args):
         raise ValueError(f"{path} models {hp.steps_per_rbm} steps of play{'+articulate' if hp.articulation else ''} "
                          "bits per RBM; LL per frame needs a one-frame, play-only model (weight_initializations.py "
                          "--preset paper)")
-    rolls = split_rolls(datasets.load_pickle_dataset(dataset), dataset, split, hp.lowest_note, hp.highest_note)
+    rolls = split_rolls(dataset, split, hp)
     rolls = rolls[:args.max_songs]
     graph = tf.Graph()
     with graph.as_default():

@@ -182,17 +182,20 @@ def minimize(hp, loss, var_list, lr):
     return train_op, state
 
 
+NEGATIVE_SWAP_SEED = 1000   # negative_starts' seeds: after those of a Gibbs chain of up to 500 steps
+
+
 def negative_starts(rows, swap, seed):
     """Where the negative Gibbs chains start: each row itself (CD-k), except that a fraction `swap`
     of them, drawn at random, start at another row of the batch, drawn at random (a padding row is
     silence). Chains from other rows reach states that the context makes wrong, which CD from the
-    data never visits. Uses the seeds seed + [0, 1000] and + [0, 1001], clear of the Gibbs chain's
-    own while k_train < 500."""
+    data never visits. Uses the seeds seed + [0, NEGATIVE_SWAP_SEED] and the one after, clear of the
+    Gibbs chain's own (RBM.check_chain_length in build_training_graph)."""
     if not swap:
         return rows
     n = tf.shape(rows)[0]
-    other = tf.gather(rows, tf.random.stateless_uniform([n], RBM.offset_seed(seed, 1000), 0, n, dtype=tf.int32))
-    swapped = tf.random.stateless_uniform([n], RBM.offset_seed(seed, 1001)) < swap
+    other = tf.gather(rows, tf.random.stateless_uniform([n], RBM.offset_seed(seed, NEGATIVE_SWAP_SEED), 0, n, dtype=tf.int32))
+    swapped = tf.random.stateless_uniform([n], RBM.offset_seed(seed, NEGATIVE_SWAP_SEED + 1)) < swap
     return tf.where(swapped[:, None] & tf.ones_like(rows, tf.bool), other, rows)
 
 
@@ -207,6 +210,8 @@ def build_training_graph(hp, blocks=1):
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
     bv_rows, bh_rows = tf.reshape(bv_t, [-1, nv]), tf.reshape(bh_t, [-1, hp.n_hidden])
+    if hp.negative_swap:
+        RBM.check_chain_length(hp.k_train, room=NEGATIVE_SWAP_SEED)
     start = negative_starts(rows, hp.negative_swap, seed)
     v_sample = RBM.gibbs_sample(start, p.W, bv_rows, bh_rows, hp.k_train, seed, blocks=blocks)  # [lanes * time, nv]
     cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))

@@ -90,10 +90,10 @@ def primer_roll(path, hp):
     match = PICKLE_PRIMER.fullmatch(path)
     if match:
         split, index = match.group("split") or "test", int(match.group("index") or 0)
-        songs = datasets.load_pickle_dataset(match.group("path")).get(split)
-        if not songs or index >= len(songs):
+        rolls = datasets.load_pickle_rolls(match.group("path"), split, hp)
+        if index >= len(rolls):
             raise ValueError(f"--primer {path}: {match.group('path')} has no song {index} in split {split!r}")
-        return datasets.pitch_frames_to_piano_roll(songs[index], hp.lowest_note, hp.highest_note, hp.articulation)
+        return rolls[index]
     try:
         return midi_manipulation.midi_to_piano_roll(path, hp.lowest_note, hp.highest_note, hp.articulation,
                                                     hp.max_song_steps)

@@ -154,7 +154,7 @@ def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
         cost, u, _ = sess.run([model.cost, model.u_final, model.train_op],
                               {model.x: x[i][:, :steps], model.mask: mask[i][:, :steps],
                                model.reset: reset[i][:, :steps], model.u_carry: u,
-                               model.lr: learning_rate(hp, epoch), model.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
+                               model.lr: learning_rate(hp, epoch), model.seed: RBM.epoch_run_seed(hp.seed, epoch, i)})
         total += float(cost) * float(mask[i].sum())
         check()
     return total / float(mask.sum())

@@ -72,7 +72,7 @@ def pretrain_rbm(sess, rbm, rows, hp, epochs, check):
         total = 0.0
         for i, begin in enumerate(range(0, len(rows), hp.pretrain_batch)):
             batch = rows[order[begin:begin + hp.pretrain_batch]]
-            c, _ = sess.run([rbm.cost, rbm.train_op], {rbm.x: batch, rbm.seed: RBM.run_seed(hp.seed, (epoch << 24) + i)})
+            c, _ = sess.run([rbm.cost, rbm.train_op], {rbm.x: batch, rbm.seed: RBM.epoch_run_seed(hp.seed, epoch, i)})
             total += float(c) * len(batch)
             check()
         yield epoch, total / len(rows)

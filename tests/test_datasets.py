@@ -77,8 +77,7 @@ def test_songs_to_rows(tmp_path):
 
 
 def test_default_data_is_built_from_music21_bach_chorales(tmp_path):
-    import make_default_data
-    assert make_default_data.build(str(tmp_path), limit=2) == 2
+    assert datasets.build_default_data(str(tmp_path), limit=2) == 2
     paths = datasets.find_midi_files(str(tmp_path))
     assert len(paths) == 2 and all(os.path.basename(p).startswith("bach_bwv") for p in paths)
     for path in paths:
@@ -88,10 +87,9 @@ def test_default_data_is_built_from_music21_bach_chorales(tmp_path):
 
 
 def test_empty_default_folder_is_filled_on_first_use(tmp_path, monkeypatch):
-    import make_default_data
     monkeypatch.chdir(tmp_path)
     built = []
-    monkeypatch.setattr(make_default_data, "build",
+    monkeypatch.setattr(datasets, "build_default_data",
                         lambda out: built.append(out) or write_midi(os.path.join(out, "x.mid"), SONG))
     os.makedirs(datasets.DEFAULT_DATA)
     datasets.ensure_default_data(datasets.DEFAULT_DATA)

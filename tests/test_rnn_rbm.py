@@ -314,3 +314,18 @@ def test_negative_chains_start_at_the_rows_or_at_other_rows_of_the_batch():
         assert abs(moved - swap * 399 / 400) < 0.07, (swap, moved)
     with pytest.raises(ValueError, match="--negative-swap must be between 0 and 1"):
         HP.replace(negative_swap=1.5).validate()
+
+
+def test_seed_rules_and_their_bounds():
+    import RBM
+    np.testing.assert_array_equal(RBM.epoch_run_seed(7, 3, 5), [7, ((3 << 24) + 5) * RBM.SEED_STRIDE])
+    with pytest.raises(ValueError, match="at most 16777216 session runs"):
+        RBM.epoch_run_seed(0, 1, 1 << 24)
+    with pytest.raises(ValueError, match="int64 seed space"):
+        RBM.run_seed(0, 1 << 48)
+    with pytest.raises(ValueError, match="more than the 65536 set aside"):
+        RBM.check_chain_length(40000)
+    with tf.Graph().as_default():               # the negative-swap seeds sit after a chain of up to 500 steps
+        rnn_rbm.build_training_graph(HP.replace(negative_swap=0.1, k_train=500))
+    with tf.Graph().as_default(), pytest.raises(ValueError, match="more than the 1000 set aside"):
+        rnn_rbm.build_training_graph(HP.replace(negative_swap=0.1, k_train=501))

@@ -1,6 +1,6 @@
 """A longer fuzz campaign of the MIDI loader than CI runs: random and mutated MIDI bytes.
 
-    python fuzz_midi.py [--seconds 300] [--seed 0]
+    python tests/fuzz_midi.py [--seconds 300] [--seed 0]
 
 Every case must load or raise the project's MidiError, within --limit seconds. Prints one
 line of counts at the end; exits 1 if any case escaped with another error or ran too long
@@ -13,10 +13,10 @@ import tempfile
 import time
 import warnings
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
-
+import midi_corpus
+# the project's modules, as conftest.py finds them for the tests
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cli  # noqa: E402
-import midi_corpus  # noqa: E402
 import midi_manipulation  # noqa: E402
 
 
