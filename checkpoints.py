@@ -1,5 +1,14 @@
-"""Saving and restoring the model's variables, always together with their hyper-parameters."""
+"""A checkpoint's files, written and read here only: the model's variables (<path>.index,
+<path>.data-*) and <path>.hparams.json, which holds
+
+    {"hparams": {...every HParams field...}, "run": {...the run's state: epoch, cost, data, ...}}
+
+An unknown key in either part is an error that names it. Files of the older flat layout, the
+shipped ones among them, still load.
+"""
+import dataclasses
 import glob
+import json
 import os
 import re
 
@@ -13,6 +22,64 @@ DEFAULT_DIR = "parameter_checkpoints"
 SHIPPED_BENCHMARKS = os.path.join(DEFAULT_DIR, "benchmarks")
 # What a training run writes, and all that `latest`, a run folder and --resume look at.
 RUN_CHECKPOINT = re.compile(r"(epoch_\d+|interrupted)\.ckpt")
+
+
+# What a run records beside its hyper-parameters.
+RUN_KEYS = {
+    "epoch": "training epochs finished (or, with stage, epochs of that pretraining stage)",
+    "cost": "the mean training cost of the last epoch",
+    "data": "the --data it trained on",
+    "split": "the split of a .pickle --data",
+    "init": "the checkpoint training started from",
+    "stage": "an interrupted pretraining's stage, 'rbm' or 'rnn'",
+    "pretrain_cost": "the last CD cost of RBM pretraining",
+    "rnn_pretrain_nll": "the last -log p per row of RNN pretraining",
+    "alpha": "the inverse temperature of a sharpened checkpoint (sharpen_checkpoint.py)",
+    "sharpened_from": "the checkpoint it was sharpened from",
+}
+
+
+def hparams_path(checkpoint):
+    return checkpoint + ".hparams.json"
+
+
+def write_hparams(hp, checkpoint, run):
+    """Write the hyper-parameters and the run state `run` beside `checkpoint`."""
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(f"unknown run state {', '.join(unknown)}: add it to checkpoints.RUN_KEYS")
+    path = hparams_path(checkpoint)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"hparams": dataclasses.asdict(hp), "run": run}, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
+def load_hparams(checkpoint):
+    """(HParams, run state) stored beside `checkpoint`, from either layout of hparams.json."""
+    path = hparams_path(checkpoint)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path} not found: a checkpoint needs the hparams.json that training writes "
+                         "beside it; pass a checkpoint written by this project's scripts") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); restore it or use another checkpoint") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} holds no JSON object; restore it or use another checkpoint")
+    names = {field.name for field in dataclasses.fields(config.HParams)}
+    if set(record) == {"hparams", "run"}:
+        hparams, run = record["hparams"], record["run"]
+        unknown = [f"hyper-parameter {key!r}" for key in sorted(set(hparams) - names)]
+        unknown += [f"run key {key!r}" for key in sorted(set(run) - set(RUN_KEYS))]
+    else:                                            # the older flat layout: both parts in one object
+        hparams = {key: value for key, value in record.items() if key in names}
+        run = {key: value for key, value in record.items() if key not in names}
+        unknown = [f"key {key!r}" for key in sorted(set(run) - set(RUN_KEYS))]
+    if unknown:
+        raise ValueError(f"{path} has an unknown {', '.join(unknown)}; fix or remove it "
+                         f"(hyper-parameters are listed in config.py, run keys in checkpoints.RUN_KEYS)")
+    return config.HParams(**hparams).validate(), run
 
 
 def make_saver(params, extra=None):
@@ -34,7 +101,7 @@ def remove(path):
         os.remove(path + suffix)
 
 
-def save(sess, saver, path, hp, **extra):
+def save(sess, saver, path, hp, **run):
     """Write checkpoint `path` (e.g. parameter_checkpoints/epoch_5.ckpt) and its hparams.json.
 
     Every file is written under a temporary name first. The .index file, renamed into place
@@ -45,7 +112,7 @@ def save(sess, saver, path, hp, **extra):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     saver.save(sess, tmp, write_meta_graph=False, write_state=False)
-    config.save_hparams(hp, tmp, **extra)
+    write_hparams(hp, tmp, run)
     parts = [written[len(tmp):] for written in glob.glob(glob.escape(tmp) + ".*")]
     if os.path.exists(path + ".index"):
         os.remove(path + ".index")
@@ -73,15 +140,6 @@ def check_exists(path, hint):
         raise ValueError(f"checkpoint {path} not found (no {path}.index); {hint}")
 
 
-def check_compatible(hp, saved_hp, path):
-    """Refuse a checkpoint whose model hyper-parameters differ from the graph's."""
-    mismatched = [f"{key}: checkpoint {getattr(saved_hp, key)}, asked {getattr(hp, key)}"
-                  for key in hp.MODEL_KEYS if getattr(hp, key) != getattr(saved_hp, key)]
-    if mismatched:
-        raise ValueError(f"checkpoint {path} does not fit these hyper-parameters ({'; '.join(mismatched)}); "
-                         "drop those options or use a matching checkpoint")
-
-
 def epoch_checkpoints(directory):
     """[(epoch, path)] of the epoch_<n>.ckpt checkpoints in `directory`, oldest first."""
     found = []
@@ -95,7 +153,7 @@ def epoch_checkpoints(directory):
 def all_checkpoints(directory):
     """Paths of every checkpoint (with its hparams.json) in `directory`, oldest first by time written."""
     found = [index[:-len(".index")] for index in glob.glob(os.path.join(glob.escape(directory), "*.ckpt.index"))]
-    found = [path for path in found if os.path.exists(config.hparams_path(path))]
+    found = [path for path in found if os.path.exists(hparams_path(path))]
     return sorted(found, key=lambda path: (os.path.getmtime(path + ".index"), path))
 
 

@@ -1,65 +1,68 @@
 """Hyper-parameters of the RNN-RBM, in one block, and their command-line and JSON forms.
 
-Every field below can be overridden on the command line of every entry script
+Every field below can be overridden on the command line of the entry scripts that use it
 (``--n-hidden 100``). A checkpoint carries the values it was trained with in
-``<checkpoint>.hparams.json``, so generation needs nothing but the checkpoint path.
+``<checkpoint>.hparams.json`` (checkpoints.py), so generation needs nothing but the checkpoint path.
 """
 import argparse
 import dataclasses
-import json
-import os
 
 
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
+PRETRAIN, TRAIN, GENERATE = "pretrain", "train", "generate"   # the scripts that offer a field as an option
+
+
+def _field(scripts, default, help):
+    """A hyper-parameter: the scripts that offer it on their command line (weight_initializations.py:
+    'pretrain', rnn_rbm_train.py: 'train', rnn_rbm_generate.py: 'generate'), its default and its help."""
+    return dataclasses.field(default=default, metadata={"help": help, "scripts": scripts})
 
 
 @dataclasses.dataclass
 class HParams:
     # piano roll
-    lowest_note: int = _field(24, "MIDI number of the lowest key kept (C1)")
-    highest_note: int = _field(101, "MIDI number of the highest key kept, inclusive (F7): 78 keys")
-    articulation: bool = _field(True, "add an 'articulate' bit per key beside the 'play' bit")
-    steps_per_rbm: int = _field(5, "16th-note steps stacked into one RBM visible vector")
-    max_song_steps: int = _field(100_000, "16th-note steps kept per song (about 3.5 h at 120 bpm); longer songs are cut")
+    lowest_note: int = _field((PRETRAIN,), 24, "MIDI number of the lowest key kept (C1)")
+    highest_note: int = _field((PRETRAIN,), 101, "MIDI number of the highest key kept, inclusive (F7): 78 keys")
+    articulation: bool = _field((PRETRAIN,), True, "add an 'articulate' bit per key beside the 'play' bit")
+    steps_per_rbm: int = _field((PRETRAIN,), 5, "16th-note steps stacked into one RBM visible vector")
+    max_song_steps: int = _field((PRETRAIN, TRAIN, GENERATE), 100_000, "16th-note steps kept per song (about 3.5 h at 120 bpm); longer songs are cut")
     # model
-    n_hidden: int = _field(50, "RBM hidden units")
-    n_hidden_recurrent: int = _field(100, "RNN hidden units")
-    init_std_W: float = _field(0.01, "stddev of the initial RBM weights W")
-    init_std_rnn: float = _field(0.0001, "stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu")
-    bv_from_data: bool = _field(True, "start bv at the log-odds of each unit's frequency in the data (Hinton 2010)")
-    bv_min_prob: float = _field(0.001, "those frequencies are clipped to [bv_min_prob, 1 - bv_min_prob]")
+    n_hidden: int = _field((PRETRAIN,), 50, "RBM hidden units")
+    n_hidden_recurrent: int = _field((PRETRAIN,), 100, "RNN hidden units")
+    init_std_W: float = _field((PRETRAIN,), 0.01, "stddev of the initial RBM weights W")
+    init_std_rnn: float = _field((PRETRAIN,), 0.0001, "stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu")
+    bv_from_data: bool = _field((PRETRAIN,), True, "start bv at the log-odds of each unit's frequency in the data (Hinton 2010)")
+    bv_min_prob: float = _field((PRETRAIN,), 0.001, "those frequencies are clipped to [bv_min_prob, 1 - bv_min_prob]")
     # RBM pretraining (weight_initializations.py)
-    pretrain_epochs: int = _field(100, "passes over all RBM rows")
-    pretrain_k: int = _field(1, "Gibbs steps of CD-k")
-    pretrain_lr: float = _field(0.01, "SGD learning rate")
-    pretrain_batch: int = _field(100, "RBM rows per update")
-    rnn_pretrain_epochs: int = _field(0, "then epochs of training the RNN alone with independent Bernoulli outputs, "
+    pretrain_epochs: int = _field((PRETRAIN,), 100, "passes over all RBM rows")
+    pretrain_k: int = _field((PRETRAIN,), 1, "Gibbs steps of CD-k")
+    pretrain_lr: float = _field((PRETRAIN,), 0.01, "SGD learning rate")
+    pretrain_batch: int = _field((PRETRAIN,), 100, "RBM rows per update")
+    rnn_pretrain_epochs: int = _field((PRETRAIN,), 0, "then epochs of training the RNN alone with independent Bernoulli outputs, "
                                          "with the training block's optimizer, lr, lanes and chunks (0: off)")
     # RNN-RBM training (rnn_rbm_train.py)
-    epochs: int = _field(200, "training epochs")
-    k_train: int = _field(15, "Gibbs steps for the negative sample v_t*")
-    optimizer: str = _field("sgd", "'sgd' (the original's) or 'adam'")
-    lr: float = _field(0.01, "learning rate")
-    lr_decay: float = _field(0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
-    weight_decay: float = _field(0.0, "L2 penalty weight_decay * sum(w**2) / 2 over W, Wuh, Wuv, Wvu, Wuu, added to "
+    epochs: int = _field((TRAIN,), 200, "training epochs")
+    k_train: int = _field((TRAIN,), 15, "Gibbs steps for the negative sample v_t*")
+    optimizer: str = _field((PRETRAIN, TRAIN), "sgd", "'sgd' (the original's) or 'adam'")
+    lr: float = _field((PRETRAIN, TRAIN), 0.01, "learning rate")
+    lr_decay: float = _field((PRETRAIN, TRAIN), 0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
+    weight_decay: float = _field((TRAIN,), 0.0, "L2 penalty weight_decay * sum(w**2) / 2 over W, Wuh, Wuv, Wvu, Wuu, added to "
                                       "the cost that is minimised (the logged cost leaves it out)")
-    negative_swap: float = _field(0.0, "fraction of training rows whose negative Gibbs chain starts at another row "
+    negative_swap: float = _field((TRAIN,), 0.0, "fraction of training rows whose negative Gibbs chain starts at another row "
                                        "of the batch, drawn at random, instead of at the row itself (0: CD-k as in "
                                        "the paper); raises ACC at a large cost in LL, see the README")
-    grad_clip: float = _field(10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
-    chunk_len: int = _field(100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
-    transpose: int = _field(0, "augmentation: each epoch moves every training song by a random whole number of "
+    grad_clip: float = _field((PRETRAIN, TRAIN), 10.0, "every gradient is clipped to [-grad_clip, grad_clip]")
+    chunk_len: int = _field((PRETRAIN, TRAIN), 100, "RBM rows per truncated-BPTT chunk; the RNN state carries across chunks")
+    transpose: int = _field((PRETRAIN, TRAIN), 0, "augmentation: each epoch moves every training song by a random whole number of "
                                 "semitones in [-transpose, transpose] that keeps its notes on the keys (0: off)")
-    batch_songs: int = _field(1, "lanes of songs laid end to end, trained side by side: one update per chunk of every lane")
-    save_every: int = _field(5, "write parameter_checkpoints/epoch_<n>.ckpt every this many epochs")
+    batch_songs: int = _field((PRETRAIN, TRAIN), 1, "lanes of songs laid end to end, trained side by side: one update per chunk of every lane")
+    save_every: int = _field((TRAIN,), 5, "write parameter_checkpoints/epoch_<n>.ckpt every this many epochs")
     # generation (rnn_rbm_generate.py)
-    k_generate: int = _field(25, "Gibbs steps per generated RBM row")
-    tickscale: int = _field(55, "MIDI ticks per 16th-note step in written files (220 per beat)")
-    velocity: int = _field(40, "MIDI velocity of written notes")
-    bpm: float = _field(120.0, "tempo written into generated MIDI files")
+    k_generate: int = _field((GENERATE,), 25, "Gibbs steps per generated RBM row")
+    tickscale: int = _field((GENERATE,), 55, "MIDI ticks per 16th-note step in written files (220 per beat)")
+    velocity: int = _field((GENERATE,), 40, "MIDI velocity of written notes")
+    bpm: float = _field((GENERATE,), 120.0, "tempo written into generated MIDI files")
     # reproducibility
-    seed: int = _field(0, "seed of NumPy and TensorFlow for pretraining and training")
+    seed: int = _field((PRETRAIN, TRAIN), 0, "seed of NumPy and TensorFlow for pretraining and training")
 
     @property
     def n_notes(self):
@@ -97,14 +100,6 @@ class HParams:
             raise ValueError(f"--velocity must be in 1..127, got {self.velocity}")
         return self
 
-    # Keys that fix the shape of the graph or the meaning of a piano roll: a checkpoint
-    # cannot be used with other values.
-    MODEL_KEYS = ("lowest_note", "highest_note", "articulation", "steps_per_rbm",
-                  "n_hidden", "n_hidden_recurrent")
-
-    def model_dict(self):
-        return {key: getattr(self, key) for key in self.MODEL_KEYS}
-
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
@@ -133,11 +128,12 @@ def _parse_bool(text):
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_hparam_arguments(parser, skip=()):
-    """Add one ``--name`` option per hyper-parameter, defaulting to None (= not given)."""
+def add_hparam_arguments(parser, script):
+    """Add one ``--name`` option, defaulting to None (= not given), per hyper-parameter that `script`
+    ('pretrain', 'train' or 'generate') uses."""
     group = parser.add_argument_group("hyper-parameters (defaults in config.py)")
     for field in dataclasses.fields(HParams):
-        if field.name in skip:
+        if script not in field.metadata["scripts"]:
             continue
         kind = _parse_bool if field.type in (bool, "bool") else type(field.default)
         group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None,
@@ -153,35 +149,3 @@ def given_hparams(args):
 def hparams_from_args(args, base=None):
     """HParams from `base` (or the defaults) with every option the user gave applied."""
     return (base or HParams()).replace(**given_hparams(args)).validate()
-
-
-def hparams_path(checkpoint):
-    return checkpoint + ".hparams.json"
-
-
-def save_hparams(hp, checkpoint, **extra):
-    """Write the hyper-parameters (and any run state in `extra`) beside `checkpoint`."""
-    record = dataclasses.asdict(hp)
-    record.update(extra)
-    path = hparams_path(checkpoint)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def load_hparams(checkpoint):
-    """Return (HParams, extra) stored beside `checkpoint`."""
-    path = hparams_path(checkpoint)
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path} not found: a checkpoint needs the hparams.json that training writes "
-                         "beside it; pass a checkpoint written by this project's scripts") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); restore it or use another checkpoint") from None
-    names = {field.name for field in dataclasses.fields(HParams)}
-    hp = HParams(**{key: value for key, value in record.items() if key in names})
-    extra = {key: value for key, value in record.items() if key not in names}
-    return hp.validate(), extra

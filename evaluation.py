@@ -112,7 +112,7 @@ def evaluate_baseline(path, split, args):
 def evaluate_checkpoint(path, dataset, split, args):
     """The Result of one checkpoint. `args` holds the evaluation's settings, as rnn_rbm_evaluate.py's
     options name them: chains, betas, base_chains, batch_frames, seed, max_songs, raise_ll."""
-    hp, _ = config.load_hparams(path)
+    hp, _ = checkpoints.load_hparams(path)
     if hp.steps_per_rbm != 1 or hp.articulation:
         raise ValueError(f"{path} models {hp.steps_per_rbm} steps of play{'+articulate' if hp.articulation else ''} "
                          "bits per RBM; LL per frame needs a one-frame, play-only model (weight_initializations.py "

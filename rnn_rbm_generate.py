@@ -55,7 +55,7 @@ def build_parser():
     parser.add_argument("--wav", action="store_true", help="also render each song to WAV with FluidSynth")
     parser.add_argument("--soundfont", default=None, help="General MIDI .sf2 file for --wav (default: the system's)")
     parser.add_argument("--no-png", action="store_true", help="do not draw the piano-roll PNGs")
-    config.add_hparam_arguments(parser, skip={"seed"})
+    config.add_hparam_arguments(parser, config.GENERATE)
     return parser
 
 
@@ -150,9 +150,8 @@ def main(argv=None):
     checkpoint = checkpoints.resolve(args.checkpoint)
     checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py, 'latest', "
                                          "or parameter_checkpoints/pretrained.ckpt")
-    saved_hp, _ = config.load_hparams(checkpoint)
+    saved_hp, _ = checkpoints.load_hparams(checkpoint)
     hp = config.hparams_from_args(args, base=saved_hp)
-    checkpoints.check_compatible(hp, saved_hp, checkpoint)
     if args.num_songs < 1 or args.prime_steps < 1:
         raise ValueError("--num-songs and --prime-steps must be at least 1")
     length, keep_sixteenths = parse_length(args.length, hp)

@@ -51,7 +51,7 @@ def build_parser():
                              "(default: <checkpoint-dir>/training_log.csv)")
     parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE,
                         help="cache of parsed songs, '' for none (default: %(default)s)")
-    config.add_hparam_arguments(parser)
+    config.add_hparam_arguments(parser, config.TRAIN)
     return parser
 
 
@@ -79,9 +79,8 @@ def main(argv=None):
         training.check_no_run(args.checkpoint_dir)
         init = args.init or os.path.join(args.checkpoint_dir, "initialized.ckpt")
         checkpoints.check_exists(init, missing_init_hint(args.checkpoint_dir))
-        init_hp, init_run = config.load_hparams(init)
+        init_hp, init_run = checkpoints.load_hparams(init)
     hp = config.hparams_from_args(args, base=init_hp)
-    checkpoints.check_compatible(hp, init_hp, init)
     first_epoch = init_run["epoch"] + 1 if args.resume else 1
     if first_epoch > hp.epochs:
         raise ValueError(f"{init} has finished {first_epoch - 1} epochs, so there is nothing to train up to epoch "

@@ -45,16 +45,16 @@ def sharpen(checkpoint, out, alpha):
         raise ValueError(f"{out} is the input checkpoint; give the sharpened one a new name")
     if checkpoints.exists(out):
         raise ValueError(f"{out} exists already; remove it or choose another name")
-    hp, extra = config.load_hparams(checkpoint)
+    hp, run = checkpoints.load_hparams(checkpoint)
     with tf.Graph().as_default():
         params = rnn_rbm.create_params(hp)
         saver = checkpoints.make_saver(params)
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
             sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED])
-            extra.update(alpha=extra.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
-            checkpoints.save(sess, saver, out, hp, **extra)
-    log.info("wrote %s: %s at alpha %g", out, checkpoint, extra["alpha"])
+            run.update(alpha=run.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
+            checkpoints.save(sess, saver, out, hp, **run)
+    log.info("wrote %s: %s at alpha %g", out, checkpoint, run["alpha"])
     return out
 
 

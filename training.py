@@ -209,7 +209,7 @@ def run_differences(saved_hp, run, given, data, split, free=RESUMABLE_CHANGES):
 
 def describe_run_checkpoint(path):
     try:
-        _, run = config.load_hparams(path)
+        _, run = checkpoints.load_hparams(path)
     except ValueError:
         return f"{os.path.basename(path)} (hparams.json unreadable)"
     return f"{os.path.basename(path)} (epoch {run.get('epoch')}, data {run.get('data')})"
@@ -226,7 +226,7 @@ def resume_point(directory, given, data, split):
         raise ValueError(f"nothing to resume in {directory}/: no epoch_<n>.ckpt or interrupted.ckpt; "
                          "start without --resume")
     newest = found[-1]
-    saved_hp, run = config.load_hparams(newest)
+    saved_hp, run = checkpoints.load_hparams(newest)
     differences = run_differences(saved_hp, run, given, data, split)
     if differences:
         listed = ", ".join(describe_run_checkpoint(path) for path in reversed(found[-4:]))

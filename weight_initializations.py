@@ -5,7 +5,7 @@ RNN weights are drawn small (init_std_rnn) and u0, bu start at zero. With
 --rnn-pretrain-epochs N the RNN is then trained alone for N epochs to predict each row with
 independent Bernoulli units (the paper's RNN initialisation), which sets Wuv, Wvu, Wuu, bu, u0.
 
-    python weight_initializations.py [--data Pop_Music_Midi] [--epochs 100]
+    python weight_initializations.py [--data Pop_Music_Midi] [--pretrain-epochs 100]
 
 Ctrl-C saves what is done to parameter_checkpoints/pretraining_interrupted.ckpt and exits
 cleanly; --resume continues from there.
@@ -40,14 +40,12 @@ def build_parser():
                         help="where initialized.ckpt goes (default: %(default)s)")
     parser.add_argument("--cache-dir", default=datasets.DEFAULT_CACHE,
                         help="cache of parsed songs, '' for none (default: %(default)s)")
-    parser.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int, default=None,
-                        help="pretraining epochs (default: pretrain_epochs in config.py, 100)")
     parser.add_argument("--preset", default="original", choices=sorted(config.PRESETS),
                         help="starting hyper-parameters: 'original' (Shiebler's) or 'paper' (the 2012 paper's "
                              "88-key, one-frame, 150-hidden model); options below override them (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help=f"continue the pretraining that Ctrl-C saved to <checkpoint-dir>/{INTERRUPTED}")
-    config.add_hparam_arguments(parser, skip={"pretrain_epochs", "epochs"})
+    config.add_hparam_arguments(parser, config.PRETRAIN)
     return parser
 
 
@@ -84,7 +82,7 @@ def resume_state(args, given):
     Its epoch counts may change, as long as they do not undo finished epochs."""
     path = os.path.join(args.checkpoint_dir, INTERRUPTED)
     checkpoints.check_exists(path, "nothing to resume: run weight_initializations.py without --resume")
-    saved_hp, run = config.load_hparams(path)
+    saved_hp, run = checkpoints.load_hparams(path)
     differences = training.run_differences(saved_hp, run, given, args.data, args.split,
                                            free=("pretrain_epochs", "rnn_pretrain_epochs"))
     hp = saved_hp.replace(**given).validate()

@@ -8,6 +8,7 @@ import pytest
 from tf1 import tf
 
 import midi_manipulation
+import checkpoints
 import config
 import RBM
 import evaluation
@@ -175,13 +176,13 @@ def tiny_dataset(path):
 def test_evaluate_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     data = tiny_dataset(tmp_path / "Tiny Set.pickle")
     path, ck = str(tmp_path / "Tiny Set.pickle"), str(tmp_path / "ck")
-    common = ["--data", path, "--checkpoint-dir", ck, "--cache-dir", "", "--n-hidden", "12",
-              "--n-hidden-recurrent", "8", "--k-train", "3", "--quiet"]
-    weight_initializations.main(["--preset", "paper", "--epochs", "3", "--rnn-pretrain-epochs", "2",
+    common = ["--data", path, "--checkpoint-dir", ck, "--cache-dir", "", "--quiet"]
+    weight_initializations.main(["--preset", "paper", "--n-hidden", "12", "--n-hidden-recurrent", "8",
+                                 "--pretrain-epochs", "3", "--rnn-pretrain-epochs", "2",
                                  "--optimizer", "adam", "--lr", "0.01", *common])
-    _, extra = config.load_hparams(os.path.join(ck, "initialized.ckpt"))
+    _, extra = checkpoints.load_hparams(os.path.join(ck, "initialized.ckpt"))
     assert 0 < extra["rnn_pretrain_nll"] < 88 * np.log(2)
-    assert rnn_rbm_train.main(["2", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", "--transpose", "3",
+    assert rnn_rbm_train.main(["2", "--k-train", "3", "--optimizer", "adam", "--lr", "0.01", "--save-every", "1", "--transpose", "3",
                                "--negative-swap", "0.2", *common]) == 0
     argv = ["--dataset", path, "--chains", "20", "--betas", "50", "--base-chains", "3", "--batch-frames", "7", "--quiet"]
     assert rnn_rbm_evaluate.main([os.path.join(ck, "epoch_2.ckpt"), *argv, "--raise"]) == 0
