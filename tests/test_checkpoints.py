@@ -8,7 +8,9 @@ import checkpoints
 import config
 from conftest import ROOT
 
-SHIPPED = ["pretrained.ckpt", os.path.join("benchmarks", "jsb_paper.ckpt"), os.path.join("benchmarks", "nottingham_paper.ckpt")]
+SHIPPED = ["pretrained.ckpt"] + sorted(
+    os.path.join("benchmarks", os.path.basename(path)) for path in checkpoints.all_checkpoints(
+        os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS)))
 
 
 def test_hparams_and_run_state_are_kept_apart(tmp_path):
