@@ -43,3 +43,42 @@ def midi_file(tmp_path):
     def make(notes, name="song.mid", **kwargs):
         return write_midi(str(tmp_path / name), notes, **kwargs)
     return make
+
+
+# The tiny model every test of the scripts shares: a small RNN-RBM whose RNN weights are large
+# enough for a primer to change what it plays, with short chunks so that an epoch has several.
+TINY_MODEL = ["--n-hidden", "8", "--n-hidden-recurrent", "6", "--init-std-rnn", "0.5", "--chunk-len", "8"]
+TINY_TRAIN = ["--k-train", "2"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """Two eight-bar songs, pretrained and trained one epoch once for every test that needs a model.
+
+    Returns the folder that holds songs/ (arpeggio.mid and sub/chords.MIDI), cache/ and ckpt/
+    (initialized.ckpt, epoch_1.ckpt, training_log.csv). Tests write their own runs beside them."""
+    import rnn_rbm_train
+    import weight_initializations
+    root = tmp_path_factory.mktemp("tiny_run")
+    data, ckpt, cache = root / "songs", root / "ckpt", root / "cache"
+    (data / "sub").mkdir(parents=True)
+    # a C major arpeggio and a chord pattern, 480 ticks per beat
+    arpeggio = [(60 + step, 120 * i, 120 * (i + 1)) for i in range(128) for step in [(0, 4, 7, 12)[i % 4]]]
+    chords = [(p, 480 * i, 480 * (i + 1)) for i in range(32) for p in ((48, 55, 64) if i % 2 else (53, 57, 60))]
+    write_midi(str(data / "arpeggio.mid"), arpeggio)
+    write_midi(str(data / "sub" / "chords.MIDI"), chords, ticks_per_beat=96 * 5)
+    common = ["--data", str(data), "--checkpoint-dir", str(ckpt), "--cache-dir", str(cache), "--quiet"]
+    assert weight_initializations.main(common + TINY_MODEL + ["--pretrain-epochs", "1"]) == 0
+    assert rnn_rbm_train.main(["1", *TINY_TRAIN, *common]) == 0
+    return root
+
+
+def run_cli(script, argv, capsys):
+    """(exit code, stderr) of an entry script run as its command line runs it, in this process."""
+    import cli
+    capsys.readouterr()
+    try:
+        code = cli.run(script.main, argv)
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err

@@ -19,23 +19,15 @@ import rnn_rbm_generate
 import rnn_rbm_train
 import training
 import weight_initializations
-from conftest import ROOT, write_midi
+from conftest import ROOT, TINY_MODEL, TINY_TRAIN, run_cli, write_midi
 
-MODEL = ["--n-hidden", "6", "--n-hidden-recurrent", "5", "--chunk-len", "8"]   # for pretraining
-SMALL = ["--k-train", "2", "--quiet"]                                          # for training
+SMALL = [*TINY_TRAIN, "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("work")
-    data = root / "songs"
-    data.mkdir()
-    write_midi(str(data / "a.mid"), [(60 + (i % 5), 120 * i, 120 * (i + 1)) for i in range(96)])
-    write_midi(str(data / "b.mid"), [(55 + (i % 3) * 4, 240 * i, 240 * (i + 1)) for i in range(40)])
-    init_dir = root / "init"
-    weight_initializations.main(["--data", str(data), "--checkpoint-dir", str(init_dir), "--pretrain-epochs", "2",
-                                 "--cache-dir", "", "--quiet", *MODEL])
-    return root, str(data), str(init_dir / "initialized.ckpt")
+@pytest.fixture
+def setup(tiny_run):
+    """(working folder, songs folder, initialized.ckpt) of the shared tiny model."""
+    return tiny_run, str(tiny_run / "songs"), str(tiny_run / "ckpt" / "initialized.ckpt")
 
 
 def train_args(setup, folder, *extra):
@@ -124,7 +116,7 @@ def test_ctrl_c_saves_and_exits_0(setup):
     assert "interrupted in epoch" in err and "interrupted.ckpt" in err and "--resume" in err
     assert "Traceback" not in err
     saved = weights(str(root / "ctrl_c" / "interrupted.ckpt"))
-    assert saved["W"].shape == (780, 6)
+    assert saved["W"].shape == (780, 8)
 
 
 def test_ctrl_c_sets_a_flag_that_training_reads_and_a_second_press_interrupts():
@@ -208,7 +200,7 @@ def run_script(*args):
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_bad_values_get_one_line_and_exit_2(setup, tmp_path):
+def test_bad_values_get_one_line_and_exit_2(setup, tmp_path, capsys):
     root, data, init = setup
     (tmp_path / "notes.mid").write_text("not midi")
     (tmp_path / "flat.pickle").write_bytes(pickle.dumps({"train": [[60, 62]]}))
@@ -219,18 +211,25 @@ def test_bad_values_get_one_line_and_exit_2(setup, tmp_path):
         (["rnn_rbm_train.py", "1", "--init", init, "--data", str(tmp_path / "flat.pickle")], "wrong shape"),
         (["weight_initializations.py", "--data", str(tmp_path / "nowhere")], "no .mid or .midi files"),
     ]
-    for args, message in cases:
-        result = run_script(*args, "--checkpoint-dir", str(tmp_path / "ck")) if args[0] != "rnn_rbm_generate.py" \
-            else run_script(*args, "--out", str(tmp_path / "out"))
-        assert result.returncode == 2, (args, result.stderr)
-        assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    scripts = {"rnn_rbm_train.py": rnn_rbm_train, "rnn_rbm_generate.py": rnn_rbm_generate,
+               "weight_initializations.py": weight_initializations}
+    for i, (args, message) in enumerate(cases):
+        args = args + (["--out", str(tmp_path / "out")] if args[0] == "rnn_rbm_generate.py"
+                       else ["--checkpoint-dir", str(tmp_path / "ck")])
+        if i == 0:                                    # one as a process, the others in this one (the same path)
+            result = run_script(*args)
+            code, err = result.returncode, result.stderr
+        else:
+            code, err = run_cli(scripts[args[0]], args[1:], capsys)
+        assert code == 2, (args, err)
+        assert message in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
 
 
 # --- the default folder, beside the shipped checkpoints, as a user runs the scripts ---
 
 @pytest.fixture(scope="module")
-def user_copy(tmp_path_factory, setup):
+def user_copy(tmp_path_factory, tiny_run):
     """A copy of the project (scripts and shipped checkpoints) with tiny songs, where the scripts run
     with their default --checkpoint-dir. The shipped checkpoints are touched to be the newest files
     and record more epochs than any run here: neither may make them the run to resume."""
@@ -241,7 +240,7 @@ def user_copy(tmp_path_factory, setup):
     shutil.copytree(os.path.join(ROOT, "parameter_checkpoints"), copy / "parameter_checkpoints",
                     ignore=lambda folder, names: [n for n in names if not n.startswith(("pretrained.ckpt", "benchmarks",
                                                                                           "jsb_paper", "nottingham_paper"))])
-    shutil.copytree(setup[1], copy / "songs")
+    shutil.copytree(tiny_run / "songs", copy / "songs")
     other = copy / "other_songs"
     other.mkdir()
     write_midi(str(other / "c.mid"), [(50 + (i % 7), 120 * i, 120 * (i + 1)) for i in range(64)])
@@ -270,7 +269,7 @@ def test_shipped_benchmarks_stay_out_of_the_training_folder():
 def test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder(user_copy):
     small = [a for a in SMALL if a != "--quiet"]
     pre = run_in(user_copy, "weight_initializations.py", "--data", "songs", "--pretrain-epochs", "2", "--cache-dir", "",
-                 *MODEL)
+                 *TINY_MODEL)
     assert pre.returncode == 0, pre.stderr
     folder = user_copy / "parameter_checkpoints"
     proc = subprocess.Popen([sys.executable, "rnn_rbm_train.py", "100000", "--data", "songs", "--cache-dir", "",
@@ -292,14 +291,14 @@ def test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder(user_
     assert checkpoints.exists(str(folder / f"epoch_{killed_at + 2}.ckpt"))
     assert pd.read_csv(folder / "training_log.csv").epoch.tolist() == list(range(1, killed_at + 3))
     hp, run = checkpoints.load_hparams(str(folder / f"epoch_{killed_at + 2}.ckpt"))
-    assert (hp.n_hidden, hp.steps_per_rbm, run["data"]) == (6, 5, "songs")
+    assert (hp.n_hidden, hp.steps_per_rbm, run["data"]) == (8, 5, "songs")
 
     # done: asking for no more epochs than it has is an error, not a quiet no-op
     again = run_in(user_copy, "rnn_rbm_train.py", str(killed_at + 2), "--resume", "--data", "songs", "--cache-dir", "")
     assert again.returncode == 2 and "nothing to train" in again.stderr, again.stderr
 
 
-def test_resume_with_other_data_or_hyper_parameters_is_refused(user_copy):
+def test_resume_with_other_data_or_hyper_parameters_is_refused(user_copy, monkeypatch, capsys):
     folder = user_copy / "parameter_checkpoints"
     if not checkpoints.run_checkpoints(str(folder)):
         pytest.skip("needs the run of test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder")
@@ -309,11 +308,17 @@ def test_resume_with_other_data_or_hyper_parameters_is_refused(user_copy):
              (["--data", "songs", "--lr", "0.5"], "lr: run 0.01, asked 0.5"),
              (["--data", "songs", "--k-train", "9"], "k_train: run 2, asked 9"),
              ([], "data: run songs, asked Pop_Music_Midi")]
-    for options, difference in cases:
-        result = run_in(user_copy, "rnn_rbm_train.py", "1000", "--resume", "--cache-dir", "", *options)
-        assert result.returncode == 2, (options, result.stderr)
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert difference in result.stderr and newest in result.stderr and "--checkpoint-dir" in result.stderr, result.stderr
+    for i, (options, difference) in enumerate(cases):
+        argv = ["1000", "--resume", "--cache-dir", "", *options]
+        if i == 0:                                    # one as a process, the others in this one (the same path)
+            result = run_in(user_copy, "rnn_rbm_train.py", *argv)
+            code, err = result.returncode, result.stderr
+        else:
+            monkeypatch.chdir(user_copy)
+            code, err = run_cli(rnn_rbm_train, argv, capsys)
+        assert code == 2, (options, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert difference in err and newest in err and "--checkpoint-dir" in err, err
     fresh = run_in(user_copy, "rnn_rbm_train.py", "3", "--data", "songs", "--cache-dir", "")
     assert fresh.returncode == 2 and "already holds a training run" in fresh.stderr, fresh.stderr
     assert sorted(os.listdir(folder)) == before                 # nothing written, nothing lost
@@ -332,10 +337,10 @@ def read_stderr_until(proc, text, timeout=120):
     return seen
 
 
-def test_ctrl_c_during_pretraining_saves_exits_0_and_resume_finishes_it(user_copy, tmp_path):
+def test_ctrl_c_during_pretraining_saves_exits_0_and_resume_finishes_it(user_copy, tmp_path, monkeypatch, capsys):
     checkpoint_dir = str(tmp_path / "pre")
     common = ["--data", "songs", "--cache-dir", "", "--checkpoint-dir", checkpoint_dir]
-    proc = subprocess.Popen([sys.executable, "weight_initializations.py", *common, *MODEL, "--pretrain-epochs", "2",
+    proc = subprocess.Popen([sys.executable, "weight_initializations.py", *common, *TINY_MODEL, "--pretrain-epochs", "2",
                              "--rnn-pretrain-epochs", "100000", "--optimizer", "adam"],
                             cwd=user_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -356,14 +361,15 @@ def test_ctrl_c_during_pretraining_saves_exits_0_and_resume_finishes_it(user_cop
     assert {"bo", "adam/bo/m", "adam/Wuu/v", "adam/beta2_power"} <= set(weights(interrupted))
     assert not checkpoints.exists(os.path.join(checkpoint_dir, "initialized.ckpt"))
 
-    # training says where the pretraining stands
-    no_init = run_in(user_copy, "rnn_rbm_train.py", "1", *common)
-    assert no_init.returncode == 2 and "pretraining was interrupted" in no_init.stderr, no_init.stderr
+    # training says where the pretraining stands (in this process, as the command line runs it)
+    monkeypatch.chdir(user_copy)
+    code, err = run_cli(rnn_rbm_train, ["1", *common], capsys)
+    assert code == 2 and "pretraining was interrupted" in err, err
 
-    done = run_in(user_copy, "weight_initializations.py", "--resume", *common,
-                  "--rnn-pretrain-epochs", str(run["epoch"] + 1))
-    assert done.returncode == 0, done.stderr
-    assert f"resuming {interrupted} after RNN pretraining epoch {run['epoch']}" in done.stderr
+    code, err = run_cli(weight_initializations, ["--resume", *common, "--rnn-pretrain-epochs", str(run["epoch"] + 1)],
+                        capsys)
+    assert code == 0, err
+    assert f"resuming {interrupted} after RNN pretraining epoch {run['epoch']}" in err
     _, final = checkpoints.load_hparams(os.path.join(checkpoint_dir, "initialized.ckpt"))
     assert np.isfinite(final["rnn_pretrain_nll"]) and np.isfinite(final["pretrain_cost"])
     assert not checkpoints.exists(interrupted)

@@ -18,27 +18,12 @@ import rnn_rbm_generate
 import rnn_rbm_train
 import sharpen_checkpoint
 import weight_initializations
-from conftest import ROOT, write_midi
+from conftest import ROOT, run_cli, write_midi
+from tf1 import tf
 
-# a small model whose RNN weights are large enough for a primer to change what it plays
-MODEL = ["--n-hidden", "8", "--n-hidden-recurrent", "6", "--init-std-rnn", "0.5", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Pretrain, train and leave checkpoints for two tiny songs; returns the working folders."""
-    root = tmp_path_factory.mktemp("smoke")
-    data, ckpt, cache = root / "songs", root / "ckpt", root / "cache"
-    (data / "sub").mkdir(parents=True)
-    # two eight-bar songs: a C major arpeggio and a chord pattern, 480 ticks per beat
-    arpeggio = [(60 + step, 120 * i, 120 * (i + 1)) for i in range(128) for step in [(0, 4, 7, 12)[i % 4]]]
-    chords = [(p, 480 * i, 480 * (i + 1)) for i in range(32) for p in ((48, 55, 64) if i % 2 else (53, 57, 60))]
-    write_midi(str(data / "arpeggio.mid"), arpeggio)
-    write_midi(str(data / "sub" / "chords.MIDI"), chords, ticks_per_beat=96 * 5)
-    common = ["--data", str(data), "--checkpoint-dir", str(ckpt), "--cache-dir", str(cache), "--quiet"]
-    weight_initializations.main(common + MODEL + ["--pretrain-epochs", "1"])
-    assert rnn_rbm_train.main(["1", "--k-train", "2"] + common) == 0
-    return root
+@pytest.fixture
+def trained(tiny_run):
+    return tiny_run
 
 
 def read_notes(path):
@@ -89,30 +74,30 @@ def test_generate_with_primer(trained):
     assert [os.path.basename(p) for p in paths] == ["1_chords.mid"]      # never chords.MIDI.mid
 
 
-def test_the_model_is_set_by_pretraining_only(trained):
+def test_the_model_is_set_by_pretraining_only(trained, capsys):
     # the layer sizes and the piano roll come from the checkpoint; training and generation do not offer them
     init = str(trained / "ckpt" / "initialized.ckpt")
-    for args in (["rnn_rbm_train.py", "1", "--init", init], ["rnn_rbm_generate.py", init]):
-        result = run_script(*args, "--n-hidden", "9")
-        assert result.returncode == 2 and "unrecognized arguments: --n-hidden 9" in result.stderr, result.stderr
+    for script, args in ((rnn_rbm_train, ["1", "--init", init]), (rnn_rbm_generate, [init])):
+        code, err = run_cli(script, args + ["--n-hidden", "9"], capsys)
+        assert code == 2 and "unrecognized arguments: --n-hidden 9" in err, err
 
 
 def run_script(*args, cwd=ROOT):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def test_bad_command_lines_exit_2_with_one_line(tmp_path):
+def test_bad_command_lines_exit_2_with_one_line(tmp_path, capsys):
     missing = run_script("rnn_rbm_generate.py", str(tmp_path / "nope.ckpt"))
     assert missing.returncode == 2
     assert "nope.ckpt" in missing.stderr and "Traceback" not in missing.stderr
-    no_init = run_script("rnn_rbm_train.py", "1", "--checkpoint-dir", str(tmp_path))
-    assert no_init.returncode == 2 and "weight_initializations.py" in no_init.stderr
-    unknown = run_script("rnn_rbm_train.py", "1", "--n-hiden", "5")
-    assert unknown.returncode == 2 and "unrecognized arguments" in unknown.stderr
+    code, err = run_cli(rnn_rbm_train, ["1", "--checkpoint-dir", str(tmp_path)], capsys)
+    assert code == 2 and "weight_initializations.py" in err
+    code, err = run_cli(rnn_rbm_train, ["1", "--n-hiden", "5"], capsys)
+    assert code == 2 and "unrecognized arguments" in err
     empty = tmp_path / "empty"
     empty.mkdir()
-    no_songs = run_script("weight_initializations.py", "--data", str(empty), "--checkpoint-dir", str(tmp_path))
-    assert no_songs.returncode == 2 and "no .mid or .midi files" in no_songs.stderr
+    code, err = run_cli(weight_initializations, ["--data", str(empty), "--checkpoint-dir", str(tmp_path)], capsys)
+    assert code == 2 and "no .mid or .midi files" in err
 
 
 def test_shipped_checkpoint_generates(tmp_path):
@@ -211,16 +196,16 @@ def test_wav_without_fluidsynth_still_writes_midi(trained, monkeypatch, capsys):
     assert "apt-get install fluidsynth fluid-soundfont-gm" in capsys.readouterr().err
 
 
-def test_quiet_and_default_output(trained):
+def test_quiet_and_default_output(trained, capsys):
     ckpt = str(trained / "ckpt" / "epoch_1.ckpt")
-    loud = run_script("rnn_rbm_generate.py", ckpt, "--length", "4", "--out", str(trained / "loud"), "--no-png")
-    quiet = run_script("rnn_rbm_generate.py", ckpt, "--length", "4", "--out", str(trained / "quiet"), "--quiet")
-    assert loud.returncode == 0 and "wrote 3 songs" in loud.stderr and "1_unprimed.mid" in loud.stderr
-    assert quiet.returncode == 0 and "wrote" not in quiet.stderr and "generating" not in quiet.stderr
+    common = [ckpt, "--length", "4", "--k-generate", "2"]
+    written, loud = run_cli(rnn_rbm_generate, [*common, "--out", str(trained / "loud"), "--no-png"], capsys)
+    assert len(written) == 3 and "wrote 3 songs" in loud and "1_unprimed.mid" in loud
+    written, quiet = run_cli(rnn_rbm_generate, [*common, "--out", str(trained / "quiet"), "--quiet"], capsys)
+    assert len(written) == 3 and "wrote" not in quiet and "generating" not in quiet
 
 
 def test_sharpen_scales_every_frame_energy_and_leaves_the_rnn(trained, tmp_path):
-    import tensorflow.compat.v1 as tf
     src = str(trained / "ckpt" / "epoch_1.ckpt")
     out = sharpen_checkpoint.sharpen(src, str(tmp_path / "sharp.ckpt"), 1.5)
     before, after = tf.train.load_checkpoint(src), tf.train.load_checkpoint(out)
