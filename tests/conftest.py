@@ -1,5 +1,8 @@
 import os
+import shutil
+import subprocess
 import sys
+import time
 
 import mido
 import pytest
@@ -7,7 +10,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import tf1  # noqa: E402,F401  (TensorFlow in the project's TF1 mode, started as the scripts start it)
+from tf1 import tf  # noqa: E402  (TensorFlow in the project's TF1 mode, started as the scripts start it)
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
@@ -82,3 +85,39 @@ def run_cli(script, argv, capsys):
     except SystemExit as e:
         code = e.code
     return code, capsys.readouterr().err
+
+
+def weights(path):
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+@pytest.fixture(scope="module")
+def user_copy(tmp_path_factory, tiny_run):
+    """A copy of the project (scripts and shipped checkpoints) with tiny songs, where the scripts run
+    with their default --checkpoint-dir. The shipped checkpoints are touched to be the newest files
+    and record more epochs than any run here: neither may make them the run to resume."""
+    copy = tmp_path_factory.mktemp("user")
+    for name in os.listdir(ROOT):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(ROOT, name), copy / name)
+    shutil.copytree(os.path.join(ROOT, "parameter_checkpoints"), copy / "parameter_checkpoints",
+                    ignore=lambda folder, names: [n for n in names if not n.startswith(("pretrained.ckpt", "benchmarks",
+                                                                                          "jsb_paper", "nottingham_paper"))])
+    shutil.copytree(tiny_run / "songs", copy / "songs")
+    other = copy / "other_songs"
+    other.mkdir()
+    write_midi(str(other / "c.mid"), [(50 + (i % 7), 120 * i, 120 * (i + 1)) for i in range(64)])
+    return copy
+
+
+def run_in(folder, *args, timeout=180):
+    return subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout)
+
+
+def touch_shipped(copy):
+    later = time.time() + 60
+    for dirpath, _, names in os.walk(copy / "parameter_checkpoints"):
+        for name in names:
+            if name.startswith(("pretrained.ckpt", "jsb_paper", "nottingham_paper")):
+                os.utime(os.path.join(dirpath, name), (later, later))

@@ -6,6 +6,7 @@ import pytest
 
 import checkpoints
 import config
+import rnn_rbm_generate
 from conftest import ROOT
 
 SHIPPED = ["pretrained.ckpt"] + sorted(
@@ -52,3 +53,35 @@ def test_an_unknown_key_is_an_error_that_names_it(tmp_path, record, named):
 def test_unknown_run_state_is_refused_when_written(tmp_path):
     with pytest.raises(ValueError, match="unknown run state seconds"):
         checkpoints.write_hparams(config.HParams(), str(tmp_path / "a.ckpt"), {"seconds": 3})
+
+
+def test_a_damaged_checkpoint_is_refused(tiny_run, tmp_path):
+    init = str(tiny_run / "ckpt" / "initialized.ckpt")
+    damaged = str(tmp_path / "damaged.ckpt")
+    for suffix in (".index", ".data-00000-of-00001", ".hparams.json"):
+        with open(init + suffix, "rb") as src, open(damaged + suffix, "wb") as dst:
+            data = src.read()
+            dst.write(data[:len(data) // 2] if suffix.startswith(".data") else data)
+    with pytest.raises(ValueError, match="damaged.ckpt cannot be loaded"):
+        rnn_rbm_generate.main([damaged, "--out", str(tmp_path), "--quiet"])
+
+
+def test_shipped_benchmarks_stay_out_of_the_training_folder():
+    shipped = os.path.join(ROOT, "parameter_checkpoints")
+    assert checkpoints.exists(os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS, "jsb_paper.ckpt"))
+    assert checkpoints.exists(os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS, "nottingham_paper.ckpt"))
+    assert not any(os.path.basename(p).startswith(("jsb", "nottingham")) for p in checkpoints.all_checkpoints(shipped))
+
+
+def test_latest_and_run_folder_pick_the_newest_run_checkpoint(tiny_run, monkeypatch):
+    ckpt_dir = tiny_run / "ckpt"
+    future = os.path.getmtime(ckpt_dir / "epoch_1.ckpt.index") + 100
+    os.utime(str(ckpt_dir / "initialized.ckpt.index"), (future, future))  # newer, but not a run checkpoint
+    assert checkpoints.resolve(str(ckpt_dir)) == str(ckpt_dir / "epoch_1.ckpt")
+    assert checkpoints.resolve(str(ckpt_dir / "epoch_1.ckpt.index")) == str(ckpt_dir / "epoch_1.ckpt")
+    monkeypatch.chdir(tiny_run)
+    os.symlink("ckpt", "parameter_checkpoints")
+    paths = rnn_rbm_generate.main(["latest", "--length", "4", "--out", "latest_out", "--quiet"])
+    assert len(paths) == 3
+    with pytest.raises(ValueError, match="no checkpoint of a training run"):
+        checkpoints.resolve(str(tiny_run / "songs"))

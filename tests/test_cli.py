@@ -1,5 +1,6 @@
 """The command lines: help text, positional forms, and options that steer generation."""
 import argparse
+import pickle
 import re
 
 import pytest
@@ -13,6 +14,7 @@ import rnn_rbm_generate
 import rnn_rbm_train
 import sharpen_checkpoint
 import weight_initializations
+from conftest import ROOT, run_cli, run_in
 
 SCRIPTS = [weight_initializations, rnn_rbm_train, rnn_rbm_generate, rnn_rbm_evaluate, make_default_data,
            plot_piano_roll, benchmark, fuzz_midi, sharpen_checkpoint]
@@ -72,3 +74,51 @@ def test_each_script_offers_the_options_it_uses(script, offered, not_offered, ca
     options = help_options(script, capsys)
     assert set(offered) <= options, set(offered) - options
     assert not set(not_offered) & options, set(not_offered) & options
+
+
+def test_bad_values_get_one_line_and_exit_2(tiny_run, tmp_path, capsys):
+    data, init = str(tiny_run / "songs"), str(tiny_run / "ckpt" / "initialized.ckpt")
+    (tmp_path / "notes.mid").write_text("not midi")
+    (tmp_path / "flat.pickle").write_bytes(pickle.dumps({"train": [[60, 62]]}))
+    cases = [
+        (["rnn_rbm_train.py", "-3", "--init", init, "--data", data], "--epochs must be 0 or more"),
+        (["rnn_rbm_generate.py", init, "--primer", str(tmp_path / "notes.mid")], "notes.mid"),
+        (["rnn_rbm_generate.py", str(tmp_path / "missing.ckpt")], "missing.ckpt not found"),
+        (["rnn_rbm_train.py", "1", "--init", init, "--data", str(tmp_path / "flat.pickle")], "wrong shape"),
+        (["weight_initializations.py", "--data", str(tmp_path / "nowhere")], "no .mid or .midi files"),
+    ]
+    scripts = {"rnn_rbm_train.py": rnn_rbm_train, "rnn_rbm_generate.py": rnn_rbm_generate,
+               "weight_initializations.py": weight_initializations}
+    for i, (args, message) in enumerate(cases):
+        args = args + (["--out", str(tmp_path / "out")] if args[0] == "rnn_rbm_generate.py"
+                       else ["--checkpoint-dir", str(tmp_path / "ck")])
+        if i == 0:                                    # one as a process, the others in this one (the same path)
+            result = run_in(ROOT, *args)
+            code, err = result.returncode, result.stderr
+        else:
+            code, err = run_cli(scripts[args[0]], args[1:], capsys)
+        assert code == 2, (args, err)
+        assert message in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_model_is_set_by_pretraining_only(tiny_run, capsys):
+    # the layer sizes and the piano roll come from the checkpoint; training and generation do not offer them
+    init = str(tiny_run / "ckpt" / "initialized.ckpt")
+    for script, args in ((rnn_rbm_train, ["1", "--init", init]), (rnn_rbm_generate, [init])):
+        code, err = run_cli(script, args + ["--n-hidden", "9"], capsys)
+        assert code == 2 and "unrecognized arguments: --n-hidden 9" in err, err
+
+
+def test_bad_command_lines_exit_2_with_one_line(tmp_path, capsys):
+    missing = run_in(ROOT, "rnn_rbm_generate.py", str(tmp_path / "nope.ckpt"))
+    assert missing.returncode == 2
+    assert "nope.ckpt" in missing.stderr and "Traceback" not in missing.stderr
+    code, err = run_cli(rnn_rbm_train, ["1", "--checkpoint-dir", str(tmp_path)], capsys)
+    assert code == 2 and "weight_initializations.py" in err
+    code, err = run_cli(rnn_rbm_train, ["1", "--n-hiden", "5"], capsys)
+    assert code == 2 and "unrecognized arguments" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, err = run_cli(weight_initializations, ["--data", str(empty), "--checkpoint-dir", str(tmp_path)], capsys)
+    assert code == 2 and "no .mid or .midi files" in err

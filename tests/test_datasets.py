@@ -1,15 +1,20 @@
 """Finding, loading, caching and skipping songs."""
 import logging
 import os
+import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import config
 import datasets
+import midi_corpus
 from config import HParams
 from conftest import write_midi
 
 HP = HParams(lowest_note=60, highest_note=67, steps_per_rbm=2)
+CORPUS_HP = HParams(steps_per_rbm=2, max_song_steps=1000)   # the malformed-MIDI corpus's settings
 SONG = [(60, 0, 480), (64, 480, 960)]
 
 
@@ -96,3 +101,80 @@ def test_empty_default_folder_is_filled_on_first_use(tmp_path, monkeypatch):
     datasets.ensure_default_data(datasets.DEFAULT_DATA)      # the second time there is MIDI: nothing to do
     datasets.ensure_default_data("elsewhere")                 # a user's folder is never filled
     assert built == [datasets.DEFAULT_DATA]
+
+
+def test_malformed_corpus_is_skipped_file_by_file(tmp_path, caplog):
+    midi_corpus.write_corpus(str(tmp_path))
+    expected = {name: outcome for name, (_, outcome) in midi_corpus.corpus().items()}
+    with caplog.at_level(logging.INFO):
+        songs = datasets.load_songs(str(tmp_path), CORPUS_HP, cache_dir="")
+    assert sorted(s.name for s in songs) == sorted(n for n, o in expected.items() if o in ("ok", "cut"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for name, outcome in expected.items():
+        mine = [w for w in warnings if os.sep + name in w]
+        if outcome == "ok":
+            assert mine == []
+        else:
+            assert len(mine) == 1, (name, mine)                       # one warning, naming the file ...
+            reason = {"cut": "cut to 1000", "unreadable": "", "no notes": "no notes", "too short": "too short"}[outcome]
+            assert reason in mine[0]                                  # ... and the reason
+    counts = pd.Series(expected).value_counts()
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded")][0]
+    assert f"skipped {counts['unreadable'] + counts['no notes'] + counts['too short']}" in summary
+    assert f"{counts['unreadable']} unreadable" in summary and f"{counts['too short']} too short" in summary
+    assert f"{counts['no notes']} no notes" in summary
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_pickle_that_imports_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pickle"
+    path.write_bytes(pickle.dumps({"train": [[[60]]], "x": Exploit()}))
+    with pytest.raises(ValueError, match="evil.pickle: refused.*tries to import"):
+        datasets.load_pickle_dataset(str(path))
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("content, problem", [
+    ([[[60]]], "wrong shape"),
+    ({"train": [[60, 62]]}, "wrong shape in 'train' song 0"),
+    ({"train": [[[60, 300]]]}, "wrong shape in 'train' song 0"),
+    ({"train": "abc"}, "wrong shape"),
+])
+def test_pickle_of_the_wrong_shape_is_refused(tmp_path, content, problem):
+    path = tmp_path / "odd.pickle"
+    path.write_bytes(pickle.dumps(content, protocol=2))
+    with pytest.raises(ValueError, match=problem):
+        datasets.load_pickle_dataset(str(path))
+
+
+def test_pickle_songs_become_piano_rolls(tmp_path):
+    path = tmp_path / "tiny.pickle"
+    path.write_bytes(pickle.dumps({"train": [[[60, 64], [60], [], [62, 200 - 100]]], "test": []}, protocol=2))
+    hp = config.HParams(lowest_note=60, highest_note=63, steps_per_rbm=1)
+    (song,) = datasets.load_data(str(path), hp, "train")
+    np.testing.assert_array_equal(song.roll, [[1, 0, 0, 0, 1, 0, 0, 0],
+                                              [1, 0, 0, 0, 0, 0, 0, 0],
+                                              [0, 0, 0, 0, 0, 0, 0, 0],
+                                              [0, 0, 1, 0, 0, 0, 1, 0]])
+    with pytest.raises(ValueError, match="no split 'valid'"):
+        datasets.load_data(str(path), hp, "valid")
+
+
+def test_interrupted_cache_write_is_never_trusted(tmp_path, monkeypatch):
+    path = write_midi(str(tmp_path / "song.mid"), [(60, 0, 960)])
+    cache = tmp_path / "cache"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(datasets.msgpack, "packb", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        datasets.load_song(path, CORPUS_HP, str(cache))
+    monkeypatch.undo()
+    assert list(cache.rglob("*.msgpack")) == []                         # no entry under the real name
+    roll = datasets.load_song(path, CORPUS_HP, str(cache))
+    assert roll[:, 36].sum() == 8 and len(list(cache.rglob("*.msgpack"))) == 1

@@ -195,59 +195,6 @@ def test_batched_loss_equals_per_song_loss_on_the_same_draws(model):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
-def test_lanes_hold_every_song_once_in_order():
-    import training
-    hp = HP.replace(batch_songs=3, chunk_len=4)
-    songs = [np.full((n, HP.n_visible), i + 1, np.float32) for i, n in enumerate([5, 3, 7, 2, 6])]
-    x, mask, reset = training.pack_lanes(songs, hp, np.random.default_rng(0))
-    assert x.shape == (mask.shape[0], 3, 4, HP.n_visible) and x.flags.c_contiguous
-    lanes = [np.concatenate(list(x[:, lane])) for lane in range(3)]           # [time, n_visible] per lane
-    lane_mask = [np.concatenate(list(mask[:, lane])) for lane in range(3)]
-    lane_reset = [np.concatenate(list(reset[:, lane])) for lane in range(3)]
-    seen = []
-    for rows, m, r in zip(lanes, lane_mask, lane_reset):
-        real = int(m.sum())
-        assert np.all(m[:real] == 1) and np.all(m[real:] == 0) and np.all(rows[real:] == 0)
-        starts = np.flatnonzero(r)
-        for begin, end in zip(starts, list(starts[1:]) + [real]):
-            song_id = int(rows[begin, 0])
-            np.testing.assert_array_equal(rows[begin:end], songs[song_id - 1])
-            seen.append(song_id)
-    assert sorted(seen) == [1, 2, 3, 4, 5]
-    last = mask[-1]
-    assert training.used_steps(last, 4) == max(np.flatnonzero(last.any(0))) + 1   # quarter of 4 is 1 step
-    assert training.used_steps(np.ones((3, 100)), 100) == 100
-    assert training.used_steps(np.pad(np.ones((3, 26)), [(0, 0), (0, 74)]), 100) == 50
-
-
-def test_transposed_rows_move_play_and_articulate_bits_of_every_step():
-    import training
-    # one row of HP's layout: step 0 play, step 0 articulate, step 1 play, step 1 articulate (6 keys each)
-    row = np.array([[0, 1, 0, 0, 0, 0,  0, 1, 0, 0, 0, 0,  0, 0, 0, 1, 0, 0,  0, 0, 0, 0, 0, 0]], np.float32)
-    up2 = np.array([[0, 0, 0, 1, 0, 0,  0, 0, 0, 1, 0, 0,  0, 0, 0, 0, 0, 1,  0, 0, 0, 0, 0, 0]], np.float32)
-    down1 = np.array([[1, 0, 0, 0, 0, 0,  1, 0, 0, 0, 0, 0,  0, 0, 1, 0, 0, 0,  0, 0, 0, 0, 0, 0]], np.float32)
-    np.testing.assert_array_equal(training.transpose_rows(row, 2, HP.n_notes), up2)
-    np.testing.assert_array_equal(training.transpose_rows(row, -1, HP.n_notes), down1)
-    np.testing.assert_array_equal(training.transpose_rows(row, 0, HP.n_notes), row)
-
-
-def test_transposition_keeps_notes_on_the_keys_and_draws_every_allowed_shift():
-    import training
-    hp = HP.replace(transpose=3)
-    keys = np.zeros((2, 2 * 2, HP.n_notes), np.float32)       # [rows, steps * bit kinds, n_notes]
-    keys[0, 0, 1] = keys[1, 2, 3] = 1                          # the song uses keys 1..3 of 0..5
-    song_rows = [keys.reshape(2, HP.n_visible), np.zeros((3, HP.n_visible), np.float32)]
-    rng, shifts = np.random.default_rng(0), set()
-    for _ in range(200):
-        moved, silent = training.transpose_songs(song_rows, hp, rng)
-        np.testing.assert_array_equal(silent, song_rows[1])
-        assert moved.sum() == song_rows[0].sum()                # nothing fell off either end
-        shift = int(np.flatnonzero(moved.reshape(-1, HP.n_notes).any(0))[0]) - 1
-        np.testing.assert_array_equal(moved, training.transpose_rows(song_rows[0], shift, HP.n_notes))
-        shifts.add(shift)
-    assert shifts == {-1, 0, 1, 2}                              # within [-3, 3] and keys 0..5
-
-
 def test_weight_decay_adds_its_gradient_to_the_weights_only():
     hp = HP.replace(optimizer="sgd", lr=0.1, grad_clip=1e6)
     x = song(3)[None]

@@ -1,10 +1,11 @@
-"""The RBM maths against plain NumPy."""
+"""The RBM maths against plain NumPy: free energy, Gibbs steps, CD, random draws, and AIS and RAISE against exact log Z."""
+import itertools
+
 import numpy as np
 import pytest
-from tf1 import tf
 
 import RBM
-
+from tf1 import tf
 
 def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
@@ -160,3 +161,98 @@ def test_chains_in_blocks_draw_as_one_chain(blocks):
         one, cut = run([RBM.gibbs_sample(tf.constant(v), W, bv, bh, 4, SEED, blocks=b) for b in (1, blocks)])
     np.testing.assert_array_equal(one, cut)
     assert 0.1 < one.mean() < 0.9
+
+
+def every_state(W, bv, bh):
+    """(states, -F(states)): every visible state of an RBM and its unnormalised log-probability."""
+    states = np.array(list(itertools.product([0, 1], repeat=len(bv))), np.float64)
+    return states, states @ bv + np.logaddexp(0, states @ W + bh).sum(1)
+
+
+def exact_log_z(W, bv, bh):
+    """log Z of an RBM by enumerating every visible state, hidden units summed out."""
+    neg_free = every_state(W, bv, bh)[1]
+    top = neg_free.max()
+    return top + np.log(np.exp(neg_free - top).sum())
+
+
+def block_rbm(weight, visible_bias, hidden_biases):
+    """An 8-key RBM whose two hidden units each switch on four keys (the low four, the high four):
+    modes at silence and at each block, as sharp as `weight` makes them. (W, bv [1, 8], bh [1, 2])."""
+    W = np.zeros((8, 2), np.float32)
+    W[:4, 0], W[4:, 1] = weight, weight
+    return W, np.full((1, 8), visible_bias, np.float32), np.array([hidden_biases], np.float32)
+
+
+def small_rbms(rows=4, n_visible=10, n_hidden=16):
+    """(W, bv, bh, v): the RBMs of `rows` rows sharing W, and one visible state per row."""
+    rng = np.random.default_rng(0)
+    W = rng.normal(0, 0.6, (n_visible, n_hidden)).astype(np.float32)
+    bv = rng.normal(-1, 1, (rows, n_visible)).astype(np.float32)
+    bh = rng.normal(0, 1, (rows, n_hidden)).astype(np.float32)
+    return W, bv, bh, (rng.random((rows, n_visible)) < 0.3).astype(np.float32)
+
+
+def anneal(W, bv, bh, n_betas, chains, seed, v=None):
+    """AIS, and RAISE for frames `v` when given, from the AIS base of rnn_rbm_evaluate (marginals
+    of 10 Gibbs chains of 25 steps from silence), run in a fresh graph: (Ais, (log_p, se) or ())."""
+    with tf.Graph().as_default():
+        seed = tf.constant([seed, 0], tf.int64)
+        base = RBM.marginal_base(RBM.gibbs_marginals(np.zeros_like(bv), W, bv, bh, 25, 10, seed))
+        betas, chain_seed = RBM.ais_betas(n_betas), RBM.offset_seed(seed, 51)
+        ais = RBM.ais_log_z(W, bv, bh, base, betas, chains, chain_seed)
+        raised = () if v is None else RBM.raise_log_p(v, W, bv, bh, base, betas, chains, chain_seed)
+        with tf.Session() as sess:
+            return sess.run((ais, raised))
+
+
+def test_ais_matches_exact_log_z_of_small_rbms():
+    W, bv, bh, _ = small_rbms()
+    exact = np.array([exact_log_z(W.astype(np.float64), bv[r], bh[r]) for r in range(len(bv))])
+    ais, _ = anneal(W, bv, bh, 1000, 200, 3)
+    np.testing.assert_allclose(ais.log_z, exact, atol=0.02)
+    assert np.all(ais.std_error < 0.02) and np.all(ais.std_error > 0)
+
+
+def exact_log_p(v, W, bv, bh):
+    return v @ bv + np.logaddexp(0, v @ W + bh).sum() - exact_log_z(W, bv, bh)
+
+
+def test_raise_matches_exact_log_p_of_small_rbms():
+    W, bv, bh, v = small_rbms()
+    exact = [exact_log_p(v[r], W.astype(np.float64), bv[r], bh[r]) for r in range(len(bv))]
+    _, (log_p, se) = anneal(W, bv, bh, 1000, 200, 3, v)
+    np.testing.assert_allclose(log_p, exact, atol=0.02)
+    assert np.all(se < 0.02) and np.all(se > 0)
+
+
+def test_raise_and_ais_bracket_the_log_p_of_a_sharp_rbm():
+    # sharp modes and 20 temperatures: far from converged, AIS misses mass (log-likelihood too
+    # high) and RAISE errs low
+    W, bv, bh = block_rbm(10.0, -5.0, [-20.0, -21.0])
+    v = np.array([[1, 1, 1, 1, 0, 0, 0, 0]], np.float32)
+    exact = exact_log_p(v[0], W.astype(np.float64), bv[0], bh[0])
+    ais, (log_p, _) = anneal(W, bv, bh, 20, 100, 3, v)
+    ais_log_p = exact + exact_log_z(W.astype(np.float64), bv[0], bh[0]) - ais.log_z[0]
+    assert log_p[0] < exact - 1 and ais_log_p > exact + 0.3
+
+
+def test_ais_temperatures_rise_from_0_to_1_dense_near_1():
+    betas = RBM.ais_betas(1000)
+    assert len(betas) == 1001 and betas[0] == 0 and betas[-1] == 1 and np.all(np.diff(betas) > 0)
+    assert (betas >= 0.9).sum() > 600 and (betas < 0.5).sum() < 50
+    assert len(RBM.ais_betas(3)) >= 3 and RBM.ais_betas(3)[-1] == 1
+
+
+def test_ais_log_z_of_the_base_model_is_exact():
+    # with W = 0 every temperature is the base model: every weight is 1 and the estimate is exact
+    rng = np.random.default_rng(1)
+    bv = rng.normal(0, 1, (2, 6)).astype(np.float32)
+    bh = np.zeros((2, 3), np.float32)
+    W = np.zeros((6, 3), np.float32)
+    with tf.Graph().as_default():
+        ais = RBM.ais_log_z(W, bv, bh, bv, np.linspace(0, 1, 11), 5, np.array([0, 0], np.int64))
+        with tf.Session() as sess:
+            log_z, se = sess.run([ais.log_z, ais.std_error])
+    np.testing.assert_allclose(log_z, [exact_log_z(W, bv[r], bh[r]) for r in range(2)], rtol=1e-5)
+    np.testing.assert_allclose(se, 0, atol=1e-6)

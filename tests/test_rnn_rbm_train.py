@@ -1,8 +1,6 @@
-"""Training survives Ctrl-C, kill -9, divergence and resumption; checkpoints are checked before use."""
+"""rnn_rbm_train.py: checkpoints and log; it survives Ctrl-C, kill -9 and divergence, and --resume continues only the run asked for."""
 import os
-import pickle
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,15 +9,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from tf1 import tf
 
 import checkpoints
-import config
-import rnn_rbm_generate
 import rnn_rbm_train
 import training
-import weight_initializations
-from conftest import ROOT, TINY_MODEL, TINY_TRAIN, run_cli, write_midi
+from conftest import ROOT, TINY_MODEL, TINY_TRAIN, run_cli, run_in, weights, touch_shipped
 
 SMALL = [*TINY_TRAIN, "--quiet"]
 
@@ -33,11 +27,6 @@ def setup(tiny_run):
 def train_args(setup, folder, *extra):
     root, data, init = setup
     return ["--data", data, "--checkpoint-dir", str(root / folder), "--cache-dir", "", *SMALL, *extra]
-
-
-def weights(path):
-    reader = tf.train.load_checkpoint(path)
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -119,52 +108,6 @@ def test_ctrl_c_saves_and_exits_0(setup):
     assert saved["W"].shape == (780, 8)
 
 
-def test_ctrl_c_sets_a_flag_that_training_reads_and_a_second_press_interrupts():
-    ctrl_c = training.CtrlC()
-    ctrl_c.install()
-    try:
-        ctrl_c.check()                                    # not pressed: nothing happens
-        signal.raise_signal(signal.SIGINT)                # the first press raises nothing where it lands
-        assert ctrl_c.pressed
-        with pytest.raises(KeyboardInterrupt):
-            ctrl_c.check()                                # it stops training at the next check
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)            # the second press interrupts at once
-    finally:
-        ctrl_c.restore()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-class PressesCtrlCWhenCollected:
-    def __del__(self):
-        signal.raise_signal(signal.SIGINT)
-
-
-def test_ctrl_c_that_lands_in_a_finalizer_still_stops_training():
-    # Python prints and drops an exception raised in __del__, so a plain KeyboardInterrupt
-    # landing there would be lost and training would go on
-    ctrl_c = training.CtrlC()
-    ctrl_c.install()
-    try:
-        PressesCtrlCWhenCollected()
-        with pytest.raises(KeyboardInterrupt):
-            ctrl_c.check()
-    finally:
-        ctrl_c.restore()
-
-
-def test_ctrl_c_leaves_an_ignored_sigint_ignored():
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        ctrl_c = training.CtrlC()
-        ctrl_c.install()
-        assert not ctrl_c.installed and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        ctrl_c.restore()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def test_kill_9_at_any_moment_leaves_every_checkpoint_loadable(setup):
     root, _, init = setup
     folder = root / "killed"
@@ -185,85 +128,11 @@ def test_kill_9_at_any_moment_leaves_every_checkpoint_loadable(setup):
     assert epochs == list(range(1, len(epochs) + 1))        # each resume went on where the last one stopped
 
 
-def test_mismatched_and_damaged_checkpoints_are_refused(setup, tmp_path):
-    root, _, init = setup
-    damaged = str(tmp_path / "damaged.ckpt")
-    for suffix in (".index", ".data-00000-of-00001", ".hparams.json"):
-        with open(init + suffix, "rb") as src, open(damaged + suffix, "wb") as dst:
-            data = src.read()
-            dst.write(data[:len(data) // 2] if suffix.startswith(".data") else data)
-    with pytest.raises(ValueError, match="damaged.ckpt cannot be loaded"):
-        rnn_rbm_generate.main([damaged, "--out", str(tmp_path), "--quiet"])
-
-
 def run_script(*args):
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_bad_values_get_one_line_and_exit_2(setup, tmp_path, capsys):
-    root, data, init = setup
-    (tmp_path / "notes.mid").write_text("not midi")
-    (tmp_path / "flat.pickle").write_bytes(pickle.dumps({"train": [[60, 62]]}))
-    cases = [
-        (["rnn_rbm_train.py", "-3", "--init", init, "--data", data], "--epochs must be 0 or more"),
-        (["rnn_rbm_generate.py", init, "--primer", str(tmp_path / "notes.mid")], "notes.mid"),
-        (["rnn_rbm_generate.py", str(tmp_path / "missing.ckpt")], "missing.ckpt not found"),
-        (["rnn_rbm_train.py", "1", "--init", init, "--data", str(tmp_path / "flat.pickle")], "wrong shape"),
-        (["weight_initializations.py", "--data", str(tmp_path / "nowhere")], "no .mid or .midi files"),
-    ]
-    scripts = {"rnn_rbm_train.py": rnn_rbm_train, "rnn_rbm_generate.py": rnn_rbm_generate,
-               "weight_initializations.py": weight_initializations}
-    for i, (args, message) in enumerate(cases):
-        args = args + (["--out", str(tmp_path / "out")] if args[0] == "rnn_rbm_generate.py"
-                       else ["--checkpoint-dir", str(tmp_path / "ck")])
-        if i == 0:                                    # one as a process, the others in this one (the same path)
-            result = run_script(*args)
-            code, err = result.returncode, result.stderr
-        else:
-            code, err = run_cli(scripts[args[0]], args[1:], capsys)
-        assert code == 2, (args, err)
-        assert message in err and "Traceback" not in err, (args, err)
-        assert len(err.strip().splitlines()) == 1, err
-
-
 # --- the default folder, beside the shipped checkpoints, as a user runs the scripts ---
-
-@pytest.fixture(scope="module")
-def user_copy(tmp_path_factory, tiny_run):
-    """A copy of the project (scripts and shipped checkpoints) with tiny songs, where the scripts run
-    with their default --checkpoint-dir. The shipped checkpoints are touched to be the newest files
-    and record more epochs than any run here: neither may make them the run to resume."""
-    copy = tmp_path_factory.mktemp("user")
-    for name in os.listdir(ROOT):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(ROOT, name), copy / name)
-    shutil.copytree(os.path.join(ROOT, "parameter_checkpoints"), copy / "parameter_checkpoints",
-                    ignore=lambda folder, names: [n for n in names if not n.startswith(("pretrained.ckpt", "benchmarks",
-                                                                                          "jsb_paper", "nottingham_paper"))])
-    shutil.copytree(tiny_run / "songs", copy / "songs")
-    other = copy / "other_songs"
-    other.mkdir()
-    write_midi(str(other / "c.mid"), [(50 + (i % 7), 120 * i, 120 * (i + 1)) for i in range(64)])
-    return copy
-
-
-def run_in(folder, *args, timeout=180):
-    return subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout)
-
-
-def touch_shipped(copy):
-    later = time.time() + 60
-    for dirpath, _, names in os.walk(copy / "parameter_checkpoints"):
-        for name in names:
-            if name.startswith(("pretrained.ckpt", "jsb_paper", "nottingham_paper")):
-                os.utime(os.path.join(dirpath, name), (later, later))
-
-
-def test_shipped_benchmarks_stay_out_of_the_training_folder():
-    shipped = os.path.join(ROOT, "parameter_checkpoints")
-    assert checkpoints.exists(os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS, "jsb_paper.ckpt"))
-    assert checkpoints.exists(os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS, "nottingham_paper.ckpt"))
-    assert not any(os.path.basename(p).startswith(("jsb", "nottingham")) for p in checkpoints.all_checkpoints(shipped))
 
 
 def test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder(user_copy):
@@ -324,52 +193,16 @@ def test_resume_with_other_data_or_hyper_parameters_is_refused(user_copy, monkey
     assert sorted(os.listdir(folder)) == before                 # nothing written, nothing lost
 
 
-def read_stderr_until(proc, text, timeout=120):
-    """Read the child's stderr (progress bars included) until `text` appears; returns what was read."""
-    seen, end = "", time.time() + timeout
-    os.set_blocking(proc.stderr.fileno(), False)
-    while text not in seen:
-        assert time.time() < end and proc.poll() is None, f"never saw {text!r}; stderr: {seen}"
-        chunk = proc.stderr.read()
-        seen += chunk.decode(errors="replace") if chunk else ""
-        time.sleep(0.05)
-    os.set_blocking(proc.stderr.fileno(), True)
-    return seen
+def test_training_writes_checkpoint_and_log(tiny_run):
+    assert checkpoints.exists(str(tiny_run / "ckpt" / "epoch_1.ckpt"))
+    import pandas as pd
+    log = pd.read_csv(tiny_run / "ckpt" / "training_log.csv")
+    assert list(log.columns) == ["epoch", "cost", "seconds", "lr"]
+    assert log.epoch.tolist() == [1] and np.isfinite(log.cost[0])
+    hp, extra = checkpoints.load_hparams(str(tiny_run / "ckpt" / "epoch_1.ckpt"))
+    assert extra["epoch"] == 1 and hp.epochs == 1
 
 
-def test_ctrl_c_during_pretraining_saves_exits_0_and_resume_finishes_it(user_copy, tmp_path, monkeypatch, capsys):
-    checkpoint_dir = str(tmp_path / "pre")
-    common = ["--data", "songs", "--cache-dir", "", "--checkpoint-dir", checkpoint_dir]
-    proc = subprocess.Popen([sys.executable, "weight_initializations.py", *common, *TINY_MODEL, "--pretrain-epochs", "2",
-                             "--rnn-pretrain-epochs", "100000", "--optimizer", "adam"],
-                            cwd=user_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        read_stderr_until(proc, "pretraining RNN:")
-        read_stderr_until(proc, "nll=")                          # an RNN epoch is done
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    except BaseException:
-        proc.kill()
-        proc.communicate()
-        raise
-    err = err.decode()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err and "weight_initializations.py --resume" in err, err
-    interrupted = os.path.join(checkpoint_dir, "pretraining_interrupted.ckpt")
-    hp, run = checkpoints.load_hparams(interrupted)
-    assert run["stage"] == "rnn" and run["epoch"] >= 1 and hp.rnn_pretrain_epochs == 100000
-    assert {"bo", "adam/bo/m", "adam/Wuu/v", "adam/beta2_power"} <= set(weights(interrupted))
-    assert not checkpoints.exists(os.path.join(checkpoint_dir, "initialized.ckpt"))
-
-    # training says where the pretraining stands (in this process, as the command line runs it)
-    monkeypatch.chdir(user_copy)
-    code, err = run_cli(rnn_rbm_train, ["1", *common], capsys)
-    assert code == 2 and "pretraining was interrupted" in err, err
-
-    code, err = run_cli(weight_initializations, ["--resume", *common, "--rnn-pretrain-epochs", str(run["epoch"] + 1)],
-                        capsys)
-    assert code == 0, err
-    assert f"resuming {interrupted} after RNN pretraining epoch {run['epoch']}" in err
-    _, final = checkpoints.load_hparams(os.path.join(checkpoint_dir, "initialized.ckpt"))
-    assert np.isfinite(final["rnn_pretrain_nll"]) and np.isfinite(final["pretrain_cost"])
-    assert not checkpoints.exists(interrupted)
+def test_training_draws_its_loss_curve(tiny_run):
+    with open(tiny_run / "ckpt" / "training_log.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

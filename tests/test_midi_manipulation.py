@@ -1,10 +1,16 @@
 """Exact piano rolls of tiny hand-built MIDI files, in both directions."""
+import os
+import time
 import warnings
 
 import mido
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import midi_corpus
+import midi_manipulation
 import midi_manipulation as mm
 
 C4, E4, G4 = 60, 64, 67
@@ -160,3 +166,69 @@ def test_any_roll_reads_back_as_its_canonical_form(tmp_path):
     np.testing.assert_array_equal(roll_of(path), canonical)
     np.testing.assert_array_equal(canonical[:, :8], roll[:, :8])
     assert not (canonical[:, 8:] & ~canonical[:, :8]).any()
+
+
+@pytest.mark.parametrize("name, play", [
+    ("running_status.mid", {60: range(0, 4), 64: range(4, 8)}),
+    ("format2_two_sequences.mid", {60: range(0, 4), 62: range(4, 8), 48: range(8, 12), 50: range(12, 16)}),
+    ("overlapping.mid", {60: range(0, 6)}),
+    ("out_of_range.mid", {60: range(4, 8)}),
+    ("tpb_1.mid", {60: range(0, 16)}),
+])
+def test_exact_rolls_of_odd_but_valid_files(tmp_path, name, play):
+    path = tmp_path / name
+    path.write_bytes(midi_corpus.corpus()[name][0])
+    roll = mm.midi_to_piano_roll(str(path))
+    want = np.zeros((roll.shape[0], 78), np.uint8)
+    for pitch, steps in play.items():
+        want[list(steps), pitch - 24] = 1
+    np.testing.assert_array_equal(roll[:, :78], want)
+    if name == "overlapping.mid":
+        assert roll[:, 78 + 36].nonzero()[0].tolist() == [0, 2]        # the second note-on re-articulates
+
+
+def load_bytes(data, folder):
+    path = os.path.join(folder, "fuzz.mid")
+    with open(path, "wb") as f:
+        f.write(data)
+    start = time.time()
+    try:
+        roll = mm.midi_to_piano_roll(path, max_steps=20_000)
+        assert roll.shape[0] <= 20_000 and roll.dtype == np.uint8
+    except mm.MidiError as e:
+        assert "fuzz.mid" in str(e)
+    assert time.time() - start < 2.0
+
+
+def mutate(data, edits):
+    data = bytearray(data)
+    for position, value, kind in edits:
+        if not data:
+            break
+        i = position % len(data)
+        if kind == 0:
+            data[i] = value
+        elif kind == 1:
+            data.insert(i, value)
+        elif kind == 2:
+            del data[i]
+        else:
+            del data[i:]
+    return bytes(data)
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_fuzz_random_bytes(tmp_path, data):
+    load_bytes(data, str(tmp_path))
+    load_bytes(b"MThd\x00\x00\x00\x06" + data, str(tmp_path))
+
+
+@FUZZ
+@given(st.sampled_from(sorted(midi_corpus.corpus())),
+       st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255), st.integers(0, 3)), max_size=6))
+def test_fuzz_mutated_midi(tmp_path, name, edits):
+    load_bytes(mutate(midi_corpus.corpus()[name][0], edits), str(tmp_path))

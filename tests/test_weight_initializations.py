@@ -1,0 +1,69 @@
+"""weight_initializations.py: pretraining, its Ctrl-C and --resume."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import checkpoints
+import rnn_rbm_train
+import weight_initializations
+from conftest import TINY_MODEL, run_cli, weights
+
+def read_stderr_until(proc, text, timeout=120):
+    """Read the child's stderr (progress bars included) until `text` appears; returns what was read."""
+    seen, end = "", time.time() + timeout
+    os.set_blocking(proc.stderr.fileno(), False)
+    while text not in seen:
+        assert time.time() < end and proc.poll() is None, f"never saw {text!r}; stderr: {seen}"
+        chunk = proc.stderr.read()
+        seen += chunk.decode(errors="replace") if chunk else ""
+        time.sleep(0.05)
+    os.set_blocking(proc.stderr.fileno(), True)
+    return seen
+
+
+def test_ctrl_c_during_pretraining_saves_exits_0_and_resume_finishes_it(user_copy, tmp_path, monkeypatch, capsys):
+    checkpoint_dir = str(tmp_path / "pre")
+    common = ["--data", "songs", "--cache-dir", "", "--checkpoint-dir", checkpoint_dir]
+    proc = subprocess.Popen([sys.executable, "weight_initializations.py", *common, *TINY_MODEL, "--pretrain-epochs", "2",
+                             "--rnn-pretrain-epochs", "100000", "--optimizer", "adam"],
+                            cwd=user_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        read_stderr_until(proc, "pretraining RNN:")
+        read_stderr_until(proc, "nll=")                          # an RNN epoch is done
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    err = err.decode()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "weight_initializations.py --resume" in err, err
+    interrupted = os.path.join(checkpoint_dir, "pretraining_interrupted.ckpt")
+    hp, run = checkpoints.load_hparams(interrupted)
+    assert run["stage"] == "rnn" and run["epoch"] >= 1 and hp.rnn_pretrain_epochs == 100000
+    assert {"bo", "adam/bo/m", "adam/Wuu/v", "adam/beta2_power"} <= set(weights(interrupted))
+    assert not checkpoints.exists(os.path.join(checkpoint_dir, "initialized.ckpt"))
+
+    # training says where the pretraining stands (in this process, as the command line runs it)
+    monkeypatch.chdir(user_copy)
+    code, err = run_cli(rnn_rbm_train, ["1", *common], capsys)
+    assert code == 2 and "pretraining was interrupted" in err, err
+
+    code, err = run_cli(weight_initializations, ["--resume", *common, "--rnn-pretrain-epochs", str(run["epoch"] + 1)],
+                        capsys)
+    assert code == 0, err
+    assert f"resuming {interrupted} after RNN pretraining epoch {run['epoch']}" in err
+    _, final = checkpoints.load_hparams(os.path.join(checkpoint_dir, "initialized.ckpt"))
+    assert np.isfinite(final["rnn_pretrain_nll"]) and np.isfinite(final["pretrain_cost"])
+    assert not checkpoints.exists(interrupted)
+
+
+def test_initialized_checkpoint_carries_its_hparams(tiny_run):
+    hp, extra = checkpoints.load_hparams(str(tiny_run / "ckpt" / "initialized.ckpt"))
+    assert hp.n_hidden == 8 and hp.n_hidden_recurrent == 6 and hp.pretrain_epochs == 1
+    assert np.isfinite(extra["pretrain_cost"])
