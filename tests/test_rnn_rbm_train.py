@@ -13,6 +13,7 @@ import pytest
 import checkpoints
 import rnn_rbm_train
 import training
+import weight_initializations
 from conftest import ROOT, TINY_MODEL, TINY_TRAIN, run_cli, run_in, weights, touch_shipped
 
 SMALL = [*TINY_TRAIN, "--quiet"]
@@ -135,11 +136,12 @@ def run_script(*args):
 # --- the default folder, beside the shipped checkpoints, as a user runs the scripts ---
 
 
-def test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder(user_copy):
+def test_kill_9_then_resume_continues_the_killed_run_in_the_default_folder(user_copy, monkeypatch, capsys):
     small = [a for a in SMALL if a != "--quiet"]
-    pre = run_in(user_copy, "weight_initializations.py", "--data", "songs", "--pretrain-epochs", "2", "--cache-dir", "",
-                 *TINY_MODEL)
-    assert pre.returncode == 0, pre.stderr
+    monkeypatch.chdir(user_copy)                  # pretraining in this process; training and resuming as processes
+    code, err = run_cli(weight_initializations, ["--data", "songs", "--pretrain-epochs", "2", "--cache-dir", "",
+                                                 *TINY_MODEL], capsys)
+    assert code == 0, err
     folder = user_copy / "parameter_checkpoints"
     proc = subprocess.Popen([sys.executable, "rnn_rbm_train.py", "100000", "--data", "songs", "--cache-dir", "",
                              "--save-every", "1", *SMALL], cwd=user_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
