@@ -7,6 +7,8 @@ Every field below can be overridden on the command line of the entry scripts tha
 import argparse
 import dataclasses
 
+import midi_manipulation
+
 
 PRETRAIN, TRAIN, GENERATE = "pretrain", "train", "generate"   # the scripts that offer a field as an option
 
@@ -71,7 +73,7 @@ class HParams:
     @property
     def frame_size(self):
         """Units per 16th-note step: play bits, then articulate bits."""
-        return self.n_notes * (2 if self.articulation else 1)
+        return midi_manipulation.frame_size(self.lowest_note, self.highest_note, self.articulation)
 
     @property
     def n_visible(self):

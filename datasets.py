@@ -226,23 +226,6 @@ def load_pickle_dataset(path):
     return data
 
 
-def pitch_frames_to_piano_roll(frames, lowest_note, highest_note, articulation):
-    """Piano roll [time, frame_size] of a list of frames of MIDI pitches, one step a frame.
-
-    A key articulates where it starts to sound (it did not sound in the frame before);
-    pitches outside lowest_note..highest_note are dropped.
-    """
-    n_keys = highest_note - lowest_note + 1
-    play = np.zeros((len(frames), n_keys), np.uint8)
-    for t, frame in enumerate(frames):
-        keys = [p - lowest_note for p in frame if lowest_note <= p <= highest_note]
-        play[t, keys] = 1
-    if not articulation:
-        return play
-    started = play & (1 - np.vstack([np.zeros((1, n_keys), np.uint8), play[:-1]]))
-    return np.hstack([play, started])
-
-
 def load_pickle_rolls(path, split, hp, strict_range=False):
     """Piano rolls (uint8 [time, hp.frame_size], one step a frame) of every song of one split of
     the benchmark pickle at `path`, in hp's layout: the one place a pickle becomes piano rolls.
@@ -256,7 +239,7 @@ def load_pickle_rolls(path, split, hp, strict_range=False):
     if strict_range and pitches and not hp.lowest_note <= min(pitches) <= max(pitches) <= hp.highest_note:
         raise ValueError(f"{path} [{split}] has pitches {min(pitches)}..{max(pitches)}, outside the model's "
                          f"{hp.lowest_note}..{hp.highest_note}, so its likelihood is undefined; train with --preset paper")
-    return [pitch_frames_to_piano_roll(frames, hp.lowest_note, hp.highest_note, hp.articulation)
+    return [midi_manipulation.pitch_frames_to_piano_roll(frames, hp.lowest_note, hp.highest_note, hp.articulation)
             for frames in data[split]]
 
 

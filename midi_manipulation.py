@@ -114,13 +114,19 @@ def midi_to_notes(path, max_steps=MAX_SONG_STEPS):
     return notes, n_steps
 
 
+def frame_size(lowest_note, highest_note, articulation):
+    """Units per 16th-note step of a piano roll: a play bit per key, then (with articulation) an
+    articulate bit per key. The one definition of the layout; config.HParams asks it."""
+    return (highest_note - lowest_note + 1) * (2 if articulation else 1)
+
+
 def notes_to_piano_roll(notes, n_steps, lowest_note=LOWEST_NOTE, highest_note=HIGHEST_NOTE, articulation=True):
-    """Piano roll ``[n_steps, n_keys * (2 if articulation else 1)]`` of (pitch, start, end) notes.
+    """Piano roll ``[n_steps, frame_size]`` of (pitch, start, end) notes.
 
     Notes outside ``lowest_note..highest_note`` are dropped.
     """
     n_keys = highest_note - lowest_note + 1
-    roll = np.zeros((n_steps, n_keys * (2 if articulation else 1)), np.uint8)
+    roll = np.zeros((n_steps, frame_size(lowest_note, highest_note, articulation)), np.uint8)
     for pitch, start, end in notes:
         if lowest_note <= pitch <= highest_note:
             key = pitch - lowest_note
@@ -218,6 +224,20 @@ def canonical_piano_roll(roll, articulation=True):
     play = roll[:, :n_keys]
     started = play & ~np.vstack([np.zeros((1, n_keys), bool), play[:-1]])
     return np.hstack([play, play & (roll[:, n_keys:] | started)]).astype(np.uint8)
+
+
+def pitch_frames_to_piano_roll(frames, lowest_note=LOWEST_NOTE, highest_note=HIGHEST_NOTE, articulation=True):
+    """Piano roll ``[len(frames), frame_size]`` of a list of frames of MIDI pitches (a benchmark
+    pickle's song), one step a frame.
+
+    A key articulates where it starts to sound (it did not sound in the frame before), as in
+    `canonical_piano_roll`; pitches outside ``lowest_note..highest_note`` are dropped.
+    """
+    n_keys = highest_note - lowest_note + 1
+    play = np.zeros((len(frames), n_keys), np.uint8)
+    for t, frame in enumerate(frames):
+        play[t, [p - lowest_note for p in frame if lowest_note <= p <= highest_note]] = 1
+    return canonical_piano_roll(np.hstack([play, np.zeros_like(play)])) if articulation else play
 
 
 def piano_roll_to_rows(roll, steps_per_rbm):

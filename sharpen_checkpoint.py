@@ -18,7 +18,6 @@ import sys
 
 import checkpoints
 import cli
-import config
 import rnn_rbm
 from tf1 import tf
 

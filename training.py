@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 import checkpoints
-import config
 import datasets
 import plots
 import RBM
