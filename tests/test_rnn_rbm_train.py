@@ -181,7 +181,7 @@ def test_resume_with_other_data_or_hyper_parameters_is_refused(user_copy, monkey
              ([], "data: run songs, asked Pop_Music_Midi")]
     for i, (options, difference) in enumerate(cases):
         argv = ["1000", "--resume", "--cache-dir", "", *options]
-        if i == 0:                                    # one as a process, the others in this one (the same path)
+        if i < 2:                                     # other data and another option as processes, the rest in this one
             result = run_in(user_copy, "rnn_rbm_train.py", *argv)
             code, err = result.returncode, result.stderr
         else:
