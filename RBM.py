@@ -135,7 +135,7 @@ def gibbs_step(v, W, bv, bh, seed, fused=True, first_row=0):
     """One step of block Gibbs sampling v -> h -> v'. v: [batch, n_visible]. Uses seed and seed + [0, 1]."""
     h_prob, h = _activate(tf.matmul(v, W), bh, seed, fused, first_row)                             # [batch, n_hidden]
     v_prob, v_new = _activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1), fused, first_row)
-    return GibbsStep(h_prob, h, v_prob, v_new)                                                        # v: [batch, n_visible]
+    return GibbsStep(h_prob=h_prob, h=h, v_prob=v_prob, v=v_new)                                                     # v: [batch, n_visible]
 
 
 def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1):
@@ -235,7 +235,8 @@ def ais_log_z(W, bv, bh, base, betas, n_chains, seed):
                                 [tf.constant(1), v0, tf.zeros([rows * n_chains])], back_prop=False)
     log_w = tf.reshape(log_w, [rows, n_chains])
     log_mean_w, std_error = _log_mean_exp(log_w)
-    return Ais(log_z_base(base, n_hidden) + log_mean_w, std_error, tf.reshape(v, [rows, n_chains, -1]), log_w)
+    return Ais(log_z=log_z_base(base, n_hidden) + log_mean_w, std_error=std_error,
+               v=tf.reshape(v, [rows, n_chains, -1]), log_w=log_w)
 
 
 def raise_log_p(v, W, bv, bh, base, betas, n_chains, seed):

@@ -289,8 +289,9 @@ def build_generation_graph(hp, fused=False, blocks=1):
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
     _, u_end, v_end, music = tf.while_loop(lambda t, *_: t < n_steps, body,
                                            [tf.constant(0), u_start, v_start, music], back_prop=False)
-    return Generator(primer, n_songs, n_steps, seed, first_step, u_start, v_start,
-                     tf.transpose(music.stack(), [1, 0, 2]), u_end, v_end, p)
+    return Generator(primer=primer, n_songs=n_songs, n_steps=n_steps, seed=seed, first_step=first_step,
+                     u_start=u_start, v_start=v_start, music=tf.transpose(music.stack(), [1, 0, 2]), u_end=u_end,
+                     v_end=v_end, params=p)
 
 
 ConditionalBiases = collections.namedtuple("ConditionalBiases", [
