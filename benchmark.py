@@ -1,10 +1,10 @@
 """Speed of training and generation, one JSON object per line.
 
-    python benchmark.py [--quick] [--only train,random,generate,paper] [--batch-songs 1,16,32]
+    python benchmark.py [--quick] [--only train,random,generate,paper] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
 
 - train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
   at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
-  --batch-songs, and the cost after a fixed number of epochs.
+  --batch-songs and each --cells, and the cost after a fixed number of epochs.
 - random: millions of uniform random numbers per second, TF's own and this project's, and the
   CD-15 training rows/s that each could feed at most.
 - generate: RBM steps/s of generation (k = 25) for 1 song and for a batch of songs.
@@ -12,6 +12,7 @@
   training epoch on Nottingham, when ../shared/data/benchmarks is there.
 Each line also gives the peak resident memory of the process so far.
 """
+import itertools
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ def build_parser():
     parser.add_argument("--only", default="train,random,generate,paper", help="comma-separated parts to run (default: all)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
     parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
+    parser.add_argument("--cells", default="rnn,lstm,gru", help="recurrences (--cell) to time training with (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the fixed-epoch cost figure (default: %(default)s)")
     return parser
 
@@ -142,10 +144,11 @@ def main(argv=None):
     if "train" in parts:
         datasets.ensure_default_data(args.data)
         song_rows = datasets.songs_to_rows(datasets.load_songs(args.data, hp), hp)
-        for lanes in [int(b) for b in args.batch_songs.split(",")]:
-            run_hp = hp.replace(batch_songs=lanes)
+        for cell, lanes in itertools.product(args.cells.split(","), [int(b) for b in args.batch_songs.split(",")]):
+            run_hp = hp.replace(batch_songs=lanes, cell=cell).validate()
             rate, cost = train_throughput(song_rows, run_hp, seconds, 0 if args.quick else args.epochs)
-            emit(part="train", model="original size 780/50/100, CD-15", batch_songs=lanes, rows_per_s=round(rate),
+            emit(part="train", model="original size 780/50/100, CD-15", cell=cell, batch_songs=lanes,
+                 rows_per_s=round(rate), seconds_per_epoch=round(sum(len(r) for r in song_rows) / rate, 2),
                  steps_16th_per_s=round(rate * hp.steps_per_rbm), epoch_rows=sum(len(r) for r in song_rows),
                  cost_after_epochs=None if cost is None else round(cost, 4), epochs=0 if args.quick else args.epochs)
 

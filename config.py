@@ -30,6 +30,7 @@ class HParams:
     # model
     n_hidden: int = _field((PRETRAIN,), 50, "RBM hidden units")
     n_hidden_recurrent: int = _field((PRETRAIN,), 100, "RNN hidden units")
+    cell: str = _field((PRETRAIN,), "rnn", "the recurrence u_t: 'rnn' (the paper's tanh RNN), 'lstm' or 'gru'")
     init_std_W: float = _field((PRETRAIN,), 0.01, "stddev of the initial RBM weights W")
     init_std_rnn: float = _field((PRETRAIN,), 0.0001, "stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu")
     bv_from_data: bool = _field((PRETRAIN,), True, "start bv at the log-odds of each unit's frequency in the data (Hinton 2010)")
@@ -94,6 +95,8 @@ class HParams:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.negative_swap <= 1.0:
             raise ValueError(f"--negative-swap must be between 0 and 1, got {self.negative_swap}")
+        if self.cell not in ("rnn", "lstm", "gru"):
+            raise ValueError(f"--cell must be rnn, lstm or gru, got {self.cell!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
         if not 0.0 < self.bv_min_prob < 0.5:

@@ -21,13 +21,13 @@ RnnRbm = collections.namedtuple("RnnRbm", [
     "x",            # placeholder [lanes, time, n_visible]: a chunk of RBM rows per lane; songs follow each other in a lane
     "mask",         # placeholder [lanes, time]: 1 for real rows, 0 for padding
     "reset",        # placeholder [lanes, time]: 1 where a song starts, so u_{t-1} is u0 there
-    "u_carry",      # placeholder [lanes, n_hidden_recurrent]: RNN state at the end of the previous chunk
+    "u_carry",      # placeholder [lanes, state_size]: recurrent state at the end of the previous chunk
     "lr",           # placeholder []: learning rate
     "seed",         # placeholder [2] int64: seed of this run's random draws (RBM.py)
-    "u_tm1",        # [lanes, time, n_hidden_recurrent]: the state each row's RBM is conditioned on
+    "u_tm1",        # [lanes, time, n_hidden_recurrent]: the output (u or h) each row's RBM is conditioned on
     "bv_t",         # [lanes, time, n_visible]: visible biases of the RBM at each row
     "bh_t",         # [lanes, time, n_hidden]: hidden biases of the RBM at each row
-    "u_final",      # [lanes, n_hidden_recurrent]: state after the chunk, to feed as u_carry of the next
+    "u_final",      # [lanes, state_size]: state after the chunk, to feed as u_carry of the next
     "v_sample",     # [lanes * time, n_visible]: v_t*, the k_train-step Gibbs sample of every row
     "cost",         # []: mean over real rows of F(v_t) - F(v_t*)
     "train_op",
@@ -42,10 +42,10 @@ Generator = collections.namedtuple("Generator", [
     "n_steps",      # placeholder []: RBM rows to generate in this run
     "seed",         # placeholder [2] int64: row t of a song draws from seed + [0, t * SEED_STRIDE]
     "first_step",   # placeholder [] int64: index t of this run's first row within the song
-    "u_start",      # placeholder [n_songs, nr]: state before the first row (default: after the primer)
+    "u_start",      # placeholder [n_songs, state_size]: state before the first row (default: after the primer)
     "v_start",      # placeholder [n_songs, nv]: row the first Gibbs chain starts at (default: last primer row or zeros)
     "music",        # [n_songs, n_steps, n_visible]: 0/1 samples
-    "u_end",        # [n_songs, nr]: state after the last row; feed it as u_start to go on
+    "u_end",        # [n_songs, state_size]: state after the last row; feed it as u_start to go on
     "v_end",        # [n_songs, nv]: the last row; feed it as v_start to go on
     "params",
 ])
@@ -61,48 +61,96 @@ def create_params(hp):
     def zeros(shape, name):
         return tf.Variable(tf.zeros(shape), name=name)
 
+    g = GATES[hp.cell]
+    bu = (tf.Variable(tf.concat([tf.zeros([nr]), tf.ones([nr]), tf.zeros([2 * nr])], 0), name="bu")
+          if hp.cell == "lstm" else zeros([g * nr], "bu"))          # an LSTM starts with its forget gates open
     return Params(
         W=normal([nv, nh], hp.init_std_W, "W"),
         bv=zeros([nv], "bv"),
         bh=zeros([nh], "bh"),
         Wuh=normal([nr, nh], hp.init_std_rnn, "Wuh"),
         Wuv=normal([nr, nv], hp.init_std_rnn, "Wuv"),
-        Wvu=normal([nv, nr], hp.init_std_rnn, "Wvu"),
-        Wuu=normal([nr, nr], hp.init_std_rnn, "Wuu"),
-        bu=zeros([nr], "bu"),
+        Wvu=normal([nv, g * nr], hp.init_std_rnn, "Wvu"),
+        Wuu=normal([nr, g * nr], hp.init_std_rnn, "Wuu"),
+        bu=bu,
         u0=zeros([nr], "u0"),
     )
 
 
-def rnn_states(x, u_carry, mask, reset, p):
-    """Run the RNN over a chunk; returns (u_tm1, u_last).
+# The recurrence u_t (--cell). Its input weights Wvu, recurrent weights Wuu and biases bu hold
+# one block of n_hidden_recurrent columns per gate: rnn (the paper's) u_t = tanh(bu + v_t Wvu +
+# u_{t-1} Wuu); gru (Cho et al. 2014) gates z, r and the candidate n; lstm (Hochreiter &
+# Schmidhuber 1997) gates i, f, o and the candidate g, with a cell c beside the output h.
+# Its state is u (rnn, gru) or [h, c] (lstm); the RBM's biases always come from u or h.
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
-    x: [lanes, time, n_visible]; u_carry: [lanes, nr], the state before the chunk;
+
+def state_size(hp):
+    """Width of the recurrent state: n_hidden_recurrent, twice that for an LSTM (output and cell)."""
+    return hp.n_hidden_recurrent * (2 if hp.cell == "lstm" else 1)
+
+
+def initial_state(cell, p):
+    """The state before a song's first row: u0, with a zero cell for an LSTM."""
+    return tf.concat([p.u0, tf.zeros_like(p.u0)], -1) if cell == "lstm" else p.u0
+
+
+def output(cell, s, nr):
+    """The part of state s that conditions the RBM: u (rnn, gru) or h (lstm)."""
+    return s[..., :nr] if cell == "lstm" else s
+
+
+def cell_update(cell, s, x_in, Wuu, nr):
+    """The state after a row, from the state s before it and the row's input x_in = v_t Wvu + bu
+    (both with the same leading shape); gru and lstm as in their papers' usual form."""
+    if cell == "rnn":
+        return tf.tanh(x_in + tf.tensordot(s, Wuu, 1))
+    if cell == "gru":
+        zr = tf.sigmoid(x_in[..., :2 * nr] + tf.tensordot(s, Wuu[:, :2 * nr], 1))
+        z, r = zr[..., :nr], zr[..., nr:]
+        n = tf.tanh(x_in[..., 2 * nr:] + tf.tensordot(r * s, Wuu[:, 2 * nr:], 1))
+        return (1.0 - z) * n + z * s
+    h, c = s[..., :nr], s[..., nr:]
+    gates = x_in + tf.tensordot(h, Wuu, 1)
+    i, f, o = (tf.sigmoid(gates[..., k * nr:(k + 1) * nr]) for k in range(3))
+    c = f * c + i * tf.tanh(gates[..., 3 * nr:])
+    return tf.concat([o * tf.tanh(c), c], -1)
+
+
+def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
+    """Run the recurrence over a chunk; returns (u_tm1, u_last).
+
+    x: [lanes, time, n_visible]; u_carry: [lanes, state], the state before the chunk;
     mask, reset: [lanes, time]. Where reset is 1 a new song starts and the state before it is
-    u0. A padded row (mask 0) leaves the state as it was.
-    u_tm1: [lanes, time, nr], the state before each row; u_last: [lanes, nr].
+    the initial state. A padded row (mask 0) leaves the state as it was.
+    u_tm1: [lanes, time, nr], the output (u or h) before each row; u_last: [lanes, state].
     """
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
+    nr = int(p.u0.shape[0])
     x_in = tf.reshape(tf.matmul(tf.reshape(x, [-1, int(x.shape[-1])]), p.Wvu) + p.bu,
-                      [lanes, steps, -1])                              # [lanes, time, nr], one matmul for all rows
+                      [lanes, steps, -1])                              # [lanes, time, gates * nr], one matmul for all rows
     reset = reset[:, :, None]                                          # [lanes, time, 1]
-    keep, start = 1.0 - reset, reset * p.u0                            # u_{t-1} = keep u_prev + start
+    keep, start = 1.0 - reset, reset * initial_state(cell, p)          # u_{t-1} = keep u_prev + start
     mask = mask[:, :, None]                                            # [lanes, time, 1]
 
     def step(u_prev, inputs):
-        x_in_t, m_t, keep_t, start_t = inputs                           # [lanes, nr], [lanes, 1], [lanes, 1], [lanes, nr]
+        x_in_t, m_t, keep_t, start_t = inputs                           # [lanes, gates * nr], [lanes, 1], [lanes, 1], [lanes, state]
         u_tm1 = keep_t * u_prev + start_t
-        return u_tm1 + m_t * (tf.tanh(x_in_t + tf.matmul(u_tm1, p.Wuu)) - u_tm1)
+        u_t = tf.tanh(x_in_t + tf.matmul(u_tm1, p.Wuu)) if cell == "rnn" else cell_update(cell, u_tm1, x_in_t, p.Wuu, nr)
+        return u_tm1 + m_t * (u_t - u_tm1)
 
     time_major = [tf.transpose(a, [1, 0, 2]) for a in (x_in, mask, keep, start)]
-    u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, nr]: after each row
+    u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, state]: after each row
     u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
-    return keep * u_prev + start, u[:, -1]
+    return output(cell, keep * u_prev + start, nr), u[:, -1]
 
 
-def rnn_step(u_tm1, v_t, p):
-    """u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu), for any leading shape."""
-    return tf.tanh(p.bu + tf.tensordot(v_t, p.Wvu, 1) + tf.tensordot(u_tm1, p.Wuu, 1))
+def rnn_step(u_tm1, v_t, p, cell="rnn"):
+    """The state after row v_t from the state u_tm1 before it, for any leading shape; for the
+    paper's rnn, u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu)."""
+    if cell == "rnn":
+        return tf.tanh(p.bu + tf.tensordot(v_t, p.Wvu, 1) + tf.tensordot(u_tm1, p.Wuu, 1))
+    return cell_update(cell, u_tm1, p.bu + tf.tensordot(v_t, p.Wvu, 1), p.Wuu, int(p.u0.shape[0]))
 
 
 def conditional_biases(u_tm1, p):
@@ -140,7 +188,7 @@ def session_config(blocks, cores):
 
 RnnPretraining = collections.namedtuple("RnnPretraining", [
     "x", "mask", "reset", "u_carry", "lr", "seed",   # as in RnnRbm (seed is unused: nothing is sampled)
-    "u_final",      # [lanes, n_hidden_recurrent]
+    "u_final",      # [lanes, state_size]
     "cost",         # []: mean over real rows of -log p(v_t | v_<t) with independent Bernoulli units, nats per row
     "train_op",
     "optimizer_state",  # {name: variable}, as in RnnRbm
@@ -150,13 +198,13 @@ RnnPretraining = collections.namedtuple("RnnPretraining", [
 
 def chunk_inputs(hp):
     """Placeholders of a training chunk: (x, mask, reset, u_carry, lr, seed), as in RnnRbm."""
-    nv, nr = hp.n_visible, hp.n_hidden_recurrent
+    nv, ns = hp.n_visible, state_size(hp)
     x = tf.placeholder(tf.float32, [None, None, nv], name="x")                             # [lanes, time, nv]
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     mask = tf.placeholder_with_default(tf.ones([lanes, steps]), [None, None], name="mask")  # [lanes, time]
     song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)
     reset = tf.placeholder_with_default(song_starts, [None, None], name="reset")          # [lanes, time]
-    u_carry = tf.placeholder_with_default(tf.zeros([lanes, nr]), [None, nr], name="u_carry")
+    u_carry = tf.placeholder_with_default(tf.zeros([lanes, ns]), [None, ns], name="u_carry")   # [lanes, state]
     lr = tf.placeholder_with_default(hp.lr, [], name="lr")
     seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
     return x, mask, reset, u_carry, lr, seed
@@ -205,7 +253,7 @@ def build_training_graph(hp, blocks=1):
     nv = hp.n_visible
     p = create_params(hp)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
-    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
+    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
@@ -234,7 +282,7 @@ def build_rnn_pretraining_graph(hp, p):
     """
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
     bo = tf.Variable(tf.zeros([hp.n_visible]), name="bo")
-    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p)
+    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
     logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]
     nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=-1)  # [lanes, time]
     cost = RBM.weighted_mean(nll, mask)
@@ -267,7 +315,7 @@ def build_generation_graph(hp, fused=False, blocks=1):
     `fused` lets XLA fuse the sampling arithmetic: faster for hundreds of songs, slower for a few.
     `blocks` (fused only) cuts the songs into that many side-by-side Gibbs chains.
     """
-    nv, nr = hp.n_visible, hp.n_hidden_recurrent
+    nv, nr, ns = hp.n_visible, hp.n_hidden_recurrent, state_size(hp)
     p = create_params(hp)
     primer = tf.placeholder_with_default(tf.zeros([0, nv]), [None, nv], name="primer")  # [primer_rows, nv]
     n_songs = tf.placeholder_with_default(1, [], name="n_songs")
@@ -275,16 +323,17 @@ def build_generation_graph(hp, fused=False, blocks=1):
     seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
     first_step = tf.placeholder_with_default(tf.constant(0, tf.int64), [], name="first_step")
 
-    u_primed = tf.foldl(lambda u, v: rnn_step(u, v, p), primer, initializer=p.u0)       # [nr]
+    u_primed = tf.foldl(lambda u, v: rnn_step(u, v, p, hp.cell), primer,
+                        initializer=initial_state(hp.cell, p))                           # [state]
     v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
-    u_start = tf.placeholder_with_default(tf.tile(u_primed[None, :], [n_songs, 1]), [None, nr], name="u_start")
+    u_start = tf.placeholder_with_default(tf.tile(u_primed[None, :], [n_songs, 1]), [None, ns], name="u_start")
     v_start = tf.placeholder_with_default(tf.tile(v_primed[None, :], [n_songs, 1]), [None, nv], name="v_start")
 
     def body(t, u_tm1, v_tm1, music):
-        bv_t, bh_t = conditional_biases(u_tm1, p)
+        bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
         v_t = RBM.gibbs_sample(v_tm1, p.W, bv_t, bh_t, hp.k_generate, step_seed, fused, blocks)
-        return t + 1, rnn_step(u_tm1, v_t, p), v_t, music.write(t, v_t)
+        return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
     _, u_end, v_end, music = tf.while_loop(lambda t, *_: t < n_steps, body,
@@ -309,7 +358,7 @@ def build_conditional_biases_graph(hp):
     x = tf.placeholder(tf.float32, [None, None, hp.n_visible], name="x")                  # [lanes, time, nv]
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)   # [lanes, time]
-    u_tm1, _ = rnn_states(x, tf.zeros([lanes, hp.n_hidden_recurrent]), tf.ones([lanes, steps]), song_starts, p)
+    u_tm1, _ = rnn_states(x, tf.zeros([lanes, state_size(hp)]), tf.ones([lanes, steps]), song_starts, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
     return ConditionalBiases(x=x, bv_t=bv_t, bh_t=bh_t, params=p)
 

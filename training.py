@@ -146,7 +146,7 @@ def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
     if hp.transpose:
         song_rows = transpose_songs(song_rows, hp, rng)
     x, mask, reset = pack_lanes(song_rows, hp, rng)
-    u = np.zeros((x.shape[1], hp.n_hidden_recurrent), np.float32)
+    u = np.zeros((x.shape[1], rnn_rbm.state_size(hp)), np.float32)
     total = 0.0
     for i in range(len(x)):
         steps = used_steps(mask[i], hp.chunk_len)

@@ -14,27 +14,55 @@ def np_params(sess, params):
     return params._replace(**{name: sess.run(var) for name, var in params._asdict().items()})
 
 
-def np_rnn(x, p, u_start):
-    """(u_tm1 before each row, bv_t, bh_t) of the equations, for one song x [time, n_visible]."""
-    u, u_tm1 = u_start, []
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def np_cell(cell, s, v, p):
+    """The state after row v from state s, by the textbook equations of each cell."""
+    nr = len(p.u0)
+    x_in = p.bu + v @ p.Wvu
+    if cell == "rnn":
+        return np.tanh(x_in + s @ p.Wuu)
+    if cell == "gru":
+        z = sigmoid(x_in[:nr] + s @ p.Wuu[:, :nr])
+        r = sigmoid(x_in[nr:2 * nr] + s @ p.Wuu[:, nr:2 * nr])
+        n = np.tanh(x_in[2 * nr:] + (r * s) @ p.Wuu[:, 2 * nr:])
+        return (1 - z) * n + z * s
+    h, c = s[:nr], s[nr:]
+    gates = x_in + h @ p.Wuu
+    i, f, o, g = sigmoid(gates[:nr]), sigmoid(gates[nr:2 * nr]), sigmoid(gates[2 * nr:3 * nr]), np.tanh(gates[3 * nr:])
+    c = f * c + i * g
+    return np.concatenate([o * np.tanh(c), c])
+
+
+def np_start(p, cell):
+    return np.concatenate([p.u0, np.zeros_like(p.u0)]) if cell == "lstm" else p.u0
+
+
+def np_rnn(x, p, cell):
+    """(output u or h before each row, bv_t, bh_t, state after the song) of the equations, for one
+    song x [time, n_visible] that starts from the initial state."""
+    s, u_tm1 = np_start(p, cell), []
     for v in x:
-        u_tm1.append(u)
-        u = np.tanh(p.bu + v @ p.Wvu + u @ p.Wuu)
+        u_tm1.append(s[:len(p.u0)])
+        s = np_cell(cell, s, v, p)
     u_tm1 = np.array(u_tm1)
-    return u_tm1, p.bv + u_tm1 @ p.Wuv, p.bh + u_tm1 @ p.Wuh, u
+    return u_tm1, p.bv + u_tm1 @ p.Wuv, p.bh + u_tm1 @ p.Wuh, s
 
 
-@pytest.fixture
-def model():
+@pytest.fixture(params=["rnn", "lstm", "gru"])
+def model(request):
+    cell = request.param
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(0)
-        m = rnn_rbm.build_training_graph(HP)
+        m = rnn_rbm.build_training_graph(HP.replace(cell=cell))
         sess = tf.Session(graph=graph)
         sess.run(tf.global_variables_initializer())
         sess.run(m.params.u0.assign(np.linspace(-0.5, 0.5, 4)))
-        sess.run(m.params.bu.assign(np.linspace(0.3, -0.3, 4)))
-        yield sess, m
+        sess.run(m.params.bu.assign(np.linspace(0.3, -0.3, 4 * rnn_rbm.GATES[cell])))
+        yield sess, m, cell
         sess.close()
 
 
@@ -42,8 +70,8 @@ def song(seed, steps=7):
     return (np.random.default_rng(seed).random((steps, HP.n_visible)) < 0.4).astype(np.float32)
 
 
-def test_rbm_at_t_never_sees_v_t(model):
-    sess, m = model
+def test_rbm_at_t_never_sees_v_t_whatever_the_cell(model):
+    sess, m, cell = model
     x = song(1)
     changed = x.copy()
     t = 3
@@ -56,12 +84,12 @@ def test_rbm_at_t_never_sees_v_t(model):
     assert np.abs(bh_a[0, t + 1] - bh_b[0, t + 1]).max() > 1e-3
 
 
-def test_biases_and_recurrence_match_numpy(model):
-    sess, m = model
+def test_biases_and_recurrence_match_numpy_for_every_cell(model):
+    sess, m, cell = model
     p = np_params(sess, m.params)
     x = song(2)
     u_tm1, bv, bh, u_last = sess.run([m.u_tm1, m.bv_t, m.bh_t, m.u_final], {m.x: x[None]})
-    want_u_tm1, want_bv, want_bh, want_last = np_rnn(x, p, p.u0)
+    want_u_tm1, want_bv, want_bh, want_last = np_rnn(x, p, cell)
     np.testing.assert_allclose(u_tm1[0], want_u_tm1, atol=1e-5)
     np.testing.assert_allclose(u_tm1[0, 0], p.u0, atol=1e-7)           # the first RBM hears the trained u0
     np.testing.assert_allclose(bv[0], want_bv, atol=1e-5)
@@ -70,7 +98,7 @@ def test_biases_and_recurrence_match_numpy(model):
 
 
 def test_state_carries_across_chunks(model):
-    sess, m = model
+    sess, m, cell = model
     x = song(3, steps=10)
     whole = sess.run(m.bv_t, {m.x: x[None]})[0]
     first, u = sess.run([m.bv_t, m.u_final], {m.x: x[None, :6]})
@@ -79,7 +107,7 @@ def test_state_carries_across_chunks(model):
 
 
 def test_lanes_reset_at_song_starts_and_skip_padding(model):
-    sess, m = model
+    sess, m, cell = model
     p = np_params(sess, m.params)
     a, b = song(4, steps=4), song(5, steps=3)
     # lane 0 holds a then b; lane 1 holds b then two rows of padding
@@ -89,14 +117,14 @@ def test_lanes_reset_at_song_starts_and_skip_padding(model):
     mask = np.array([[1] * 7, [1, 1, 1, 0, 0, 0, 0]], np.float32)
     reset = np.array([[1, 0, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0, 0]], np.float32)
     bv, u_last = sess.run([m.bv_t, m.u_final], {m.x: x, m.mask: mask, m.reset: reset})
-    np.testing.assert_allclose(bv[0, :4], np_rnn(a, p, p.u0)[1], atol=1e-5)
-    np.testing.assert_allclose(bv[0, 4:], np_rnn(b, p, p.u0)[1], atol=1e-5)
-    np.testing.assert_allclose(bv[1, :3], np_rnn(b, p, p.u0)[1], atol=1e-5)
-    np.testing.assert_allclose(u_last[1], np_rnn(b, p, p.u0)[3], atol=1e-5)
+    np.testing.assert_allclose(bv[0, :4], np_rnn(a, p, cell)[1], atol=1e-5)
+    np.testing.assert_allclose(bv[0, 4:], np_rnn(b, p, cell)[1], atol=1e-5)
+    np.testing.assert_allclose(bv[1, :3], np_rnn(b, p, cell)[1], atol=1e-5)
+    np.testing.assert_allclose(u_last[1], np_rnn(b, p, cell)[3], atol=1e-5)
 
 
 def test_padding_never_reaches_the_gradients(model):
-    sess, m = model
+    sess, m, cell = model
     grads = tf.gradients(m.cost, list(m.params))
     x = np.zeros((1, 6, HP.n_visible), np.float32)
     x[0, :3] = song(6, steps=3)
@@ -149,10 +177,11 @@ def test_generation_shape_values_and_seed():
     assert generate(7, primer=song(9, steps=3)).shape == (2, 5, HP.n_visible)
 
 
-def test_generation_in_segments_equals_one_run():
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_generation_in_segments_equals_one_run(cell):
     graph = tf.Graph()
     with graph.as_default():
-        gen = rnn_rbm.build_generation_graph(HP)
+        gen = rnn_rbm.build_generation_graph(HP.replace(cell=cell))
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
             whole = sess.run(gen.music, {gen.n_songs: 2, gen.n_steps: 7, gen.seed: [5, 0]})
@@ -164,7 +193,7 @@ def test_generation_in_segments_equals_one_run():
 
 def test_batched_loss_equals_per_song_loss_on_the_same_draws(model):
     # the same negative samples v* fed to every layout: one song per run, two lanes, one lane of two songs
-    sess, m = model
+    sess, m, cell = model
     grads = tf.gradients(m.cost, list(m.params))
     rng = np.random.default_rng(11)
     a, b = song(12, steps=7), song(13, steps=5)
@@ -235,7 +264,7 @@ def test_rnn_pretraining_cost_is_the_bernoulli_nll_and_leaves_the_rbm_alone():
         cost = sess.run(rnn.cost, {rnn.x: x, rnn.mask: mask})
         nll = []
         for lane, rows in zip(x, [7, 5]):
-            u_tm1, _, _, _ = np_rnn(lane[:rows], before, before.u0)
+            u_tm1, _, _, _ = np_rnn(lane[:rows], before, "rnn")
             prob = 1 / (1 + np.exp(-(np.linspace(-2, 1, HP.n_visible) + u_tm1 @ before.Wuv)))
             nll.extend(-(lane[:rows] * np.log(prob) + (1 - lane[:rows]) * np.log(1 - prob)).sum(1))
         np.testing.assert_allclose(cost, np.mean(nll), rtol=1e-5)
@@ -276,3 +305,21 @@ def test_seed_rules_and_their_bounds():
         rnn_rbm.build_training_graph(HP.replace(negative_swap=0.1, k_train=500))
     with tf.Graph().as_default(), pytest.raises(ValueError, match="more than the 1000 set aside"):
         rnn_rbm.build_training_graph(HP.replace(negative_swap=0.1, k_train=501))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_generation_steps_the_state_as_training_does(cell):
+    # the generation graph's own step (rnn_step, from a primer) against the training recurrence in NumPy
+    hp = HP.replace(cell=cell)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(1)
+        gen = rnn_rbm.build_generation_graph(hp)
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(gen.params.u0.assign(np.linspace(-0.5, 0.5, 4)))
+            p = np_params(sess, gen.params)
+            primer = song(11, steps=5)
+            u_primed = sess.run(gen.u_start, {gen.primer: primer, gen.n_songs: 1})
+    np.testing.assert_allclose(u_primed[0], np_rnn(primer, p, cell)[3], atol=1e-5)
+    assert u_primed.shape == (1, rnn_rbm.state_size(hp))

@@ -11,10 +11,14 @@ import pandas as pd
 import pytest
 
 import checkpoints
+import rnn_rbm
+import rnn_rbm_evaluate
+import rnn_rbm_generate
 import rnn_rbm_train
 import training
 import weight_initializations
 from conftest import ROOT, TINY_MODEL, TINY_TRAIN, run_cli, run_in, weights, touch_shipped
+from test_evaluation import tiny_dataset
 
 SMALL = [*TINY_TRAIN, "--quiet"]
 
@@ -208,3 +212,44 @@ def test_training_writes_checkpoint_and_log(tiny_run):
 def test_training_draws_its_loss_curve(tiny_run):
     with open(tiny_run / "ckpt" / "training_log.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_every_cell_pretrains_trains_resumes_generates_and_evaluates(tmp_path, monkeypatch, capsys, cell):
+    path = str(tmp_path / "tiny.pickle")
+    tiny_dataset(path)
+    common = ["--data", path, "--cache-dir", "", "--quiet"]
+    init_dir = str(tmp_path / "init")
+    assert weight_initializations.main([*common, "--checkpoint-dir", init_dir, "--preset", "paper", "--cell", cell,
+                                        "--n-hidden", "6", "--n-hidden-recurrent", "5", "--pretrain-epochs", "1",
+                                        "--rnn-pretrain-epochs", "1", "--optimizer", "adam"]) == 0
+    init = os.path.join(init_dir, "initialized.ckpt")
+    assert checkpoints.load_hparams(init)[0].cell == cell
+    train = [*common, "--k-train", "2", "--batch-songs", "2", "--transpose", "2", "--save-every", "1",
+             "--optimizer", "adam", "--lr", "0.01"]
+    assert rnn_rbm_train.main(["3", "--init", init, "--checkpoint-dir", str(tmp_path / "straight"), *train]) == 0
+
+    real = training.train_epoch
+
+    def interrupted_in_epoch_2(sess, model, song_rows, hp, epoch, check):
+        cost = real(sess, model, song_rows, hp, epoch, check)
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return cost
+    monkeypatch.setattr(training, "train_epoch", interrupted_in_epoch_2)
+    assert rnn_rbm_train.main(["3", "--init", init, "--checkpoint-dir", str(tmp_path / "broken"), *train]) == 0
+    monkeypatch.undo()
+    assert rnn_rbm_train.main(["3", "--resume", "--checkpoint-dir", str(tmp_path / "broken"), *common]) == 0
+    straight, resumed = (weights(str(tmp_path / run / "epoch_3.ckpt")) for run in ("straight", "broken"))
+    assert straight["Wuu"].shape == (5, 5 * rnn_rbm.GATES[cell])
+    for name in straight:
+        np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-6, atol=1e-7, err_msg=name)
+
+    last = str(tmp_path / "straight" / "epoch_3.ckpt")
+    songs = rnn_rbm_generate.main([last, "--primer", f"{path}:test:1", "--length", "6", "--k-generate", "2",
+                                   "--out", str(tmp_path / "songs"), "--seed", "1", "--quiet"])
+    assert len(songs) == 3
+    capsys.readouterr()
+    assert rnn_rbm_evaluate.main([last, "--dataset", path, "--chains", "4", "--betas", "20", "--base-chains", "2"]) == 0
+    ll = float(capsys.readouterr().out.strip().splitlines()[-1].split("LL/frame ")[1].split()[0])
+    assert -60 < ll < 0
