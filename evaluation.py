@@ -51,7 +51,16 @@ Result = collections.namedtuple("Result", [
     "raise_ll",     # the conservative mean LL by reverse AIS (--raise), or None
     "raise_se",     # its standard error from RAISE alone
     "acc_repeat",   # ACC of repeating the previous true frame, on the same frames
+    "acc_variants", # {(prediction, average): ACC}, see accuracy_variants
 ])
+
+# The ways public re-implementations compute ACC: the prediction is either the model's samples
+# (the accuracy's expectation under the model) or one frame thresholded at marginal p = 0.5
+# (MAP-like), or repeats the previous true frame; the average is either the mean of the frames'
+# accuracies or pooled sums over all frames, sum TP / sum (TP + FP + FN) (Bay et al. 2009).
+PREDICTIONS = {"expected": "expected over the samples", "threshold": "thresholded at p = 0.5",
+               "repeat": "repeat the previous frame"}
+AVERAGES = {"mean": "mean of frames", "pooled": "pooled (Bay et al.)"}
 
 
 def previous_frames(rolls):
@@ -85,6 +94,29 @@ def expected_accuracy(samples, log_w, v):
     return mean, (w ** 2 * (acc - mean[:, None]) ** 2).sum(1), (w * tp).sum(1), (w * total).sum(1)
 
 
+def weighted_marginals(samples, log_w):
+    """p(v_i = 1) of each frame from its weighted samples ([frames, n, n_visible], [frames, n])."""
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    return (w[:, :, None] * samples).sum(1) / w.sum(1)[:, None]
+
+
+def prediction_accuracy(prediction, v):
+    """expected_accuracy's tuple for one 0/1 prediction of each frame ([frames, n_visible])."""
+    return expected_accuracy(prediction[:, None, :], np.zeros((len(v), 1)), v)
+
+
+def accuracy_variants(expected, threshold, rolls):
+    """{(prediction, average): ACC} from the expected_accuracy tuples of every batch of frames for
+    the model's samples (`expected`) and for its thresholded marginals (`threshold`), and from
+    repeating the previous true frame of `rolls`."""
+    repeat = [prediction_accuracy(previous_frames(rolls), np.concatenate(rolls))]
+    grid = {}
+    for name, per_batch in (("expected", expected), ("threshold", threshold), ("repeat", repeat)):
+        mean, _, tp, total = (np.concatenate(a) for a in zip(*per_batch))
+        grid[name, "mean"], grid[name, "pooled"] = float(mean.mean()), float(tp.sum() / total.sum())
+    return grid
+
+
 def summarise_accuracy(per_batch):
     """(ACC, its s.e., pooled ACC) from the expected_accuracy of every batch of frames."""
     mean, variance, tp, total = (np.concatenate(a) for a in zip(*per_batch))
@@ -100,13 +132,14 @@ def evaluate_baseline(path, split, args):
     v = np.concatenate(rolls)
     ll = v @ np.log(p) + (1 - v) @ np.log1p(-p)
     rng = np.random.default_rng(args.seed)
-    acc = []
+    acc, threshold = [], []
     for begin in range(0, len(v), args.batch_frames):
         batch = v[begin:begin + args.batch_frames]
         samples = (rng.random((len(batch), args.chains, len(p))) < p).astype(np.float32)
         acc.append(expected_accuracy(samples, np.zeros(samples.shape[:2]), batch))
+        threshold.append(prediction_accuracy(np.broadcast_to(p > 0.5, batch.shape).astype(np.float32), batch))
     return Result(ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(v), None, None,
-                  repeat_accuracy(rolls))
+                  repeat_accuracy(rolls), accuracy_variants(acc, threshold, rolls))
 
 
 def evaluate_checkpoint(path, dataset, split, args):
@@ -136,7 +169,7 @@ def evaluate_checkpoint(path, dataset, split, args):
             v, bv, bh = np.concatenate(rolls), np.concatenate(bv), np.concatenate(bh)
             prev = previous_frames(rolls)
             free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ params.W + bh).sum(1)
-            lz, lz_se, acc, raised = [], [], [], []
+            lz, lz_se, acc, threshold, raised = [], [], [], [], []
             for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
                                            unit="batch", disable=not log.isEnabledFor(logging.INFO))):
                 batch = slice(begin, begin + args.batch_frames)
@@ -147,10 +180,12 @@ def evaluate_checkpoint(path, dataset, split, args):
                 lz.append(a.log_z)
                 lz_se.append(a.std_error)
                 acc.append(expected_accuracy(a.v, a.log_w, v[batch]))
+                threshold.append(prediction_accuracy((weighted_marginals(a.v, a.log_w) > 0.5).astype(np.float32),
+                                                     v[batch]))
     ll = -free - np.concatenate(lz)
     raise_ll, raise_se = mean_and_error(*(np.concatenate(a) for a in zip(*raised))) if args.raise_ll else (None, None)
     return Result(*mean_and_error(ll, np.concatenate(lz_se)), ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc),
-                  len(ll), raise_ll, raise_se, repeat_accuracy(rolls))
+                  len(ll), raise_ll, raise_se, repeat_accuracy(rolls), accuracy_variants(acc, threshold, rolls))
 
 
 def mean_and_error(values, errors):

@@ -63,6 +63,10 @@ def build_parser():
     parser.add_argument("--base-chains", type=int, default=DEFAULTS.base_chains,
                         help="Gibbs chains per frame for the marginals of the AIS base (default: %(default)s)")
     parser.add_argument("--batch-frames", type=int, default=DEFAULTS.batch_frames, help="frames per AIS run, to bound memory (default: %(default)s)")
+    parser.add_argument("--acc-variants", action="store_true",
+                        help="also print ACC as public re-implementations compute it: the model's samples or its "
+                             "marginals thresholded at 0.5, each averaged over frames or pooled, with repeating the "
+                             "previous frame under them (the last line keeps the paper's ACC)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the random draws (default: %(default)s)")
     parser.add_argument("--max-songs", type=int, default=DEFAULTS.max_songs, help="evaluate only the first this many songs (default: all)")
     return parser
@@ -113,6 +117,12 @@ def main(argv=None):
     if result.ll > 0:
         log.warning("a log-likelihood above 0 is impossible for binary frames: AIS has not converged and "
                     "underestimates log Z. Raise --chains and --betas; only ACC is meaningful here.")
+    if args.acc_variants:
+        print(f"ACC variants on {name} {args.split} ({label}): rows are the prediction, columns the average")
+        print(f"  {'':28}" + "".join(f"{title:>22}" for title in evaluation.AVERAGES.values()))
+        for key, title in evaluation.PREDICTIONS.items():
+            print(f"  {title:28}" + "".join(f"{100 * result.acc_variants[key, average]:21.2f}%"
+                                             for average in evaluation.AVERAGES))
     print(f"{name} {args.split}: LL/frame {result.ll:.3f} ± {result.ll_se:.3f} nats  ACC {100 * result.acc:.2f}%")
     return 0
 

@@ -135,3 +135,32 @@ def test_baseline_on_the_real_benchmarks_matches_the_paper(capsys):
                                "--quiet"])
         ll = float(capsys.readouterr().out.split("LL/frame ")[1].split()[0])
         assert ll == pytest.approx(want, abs=0.006)
+
+
+def test_acc_variants_of_hand_made_predictions():
+    v = np.array([[1, 1, 0], [0, 0, 0]], np.float32)
+    samples = np.array([[[1, 0, 0], [1, 1, 1]],          # frame 0: accuracies 1/2 and 2/3
+                        [[0, 0, 0], [0, 0, 1]]], np.float32)  # frame 1 (silent): 1 and 0
+    log_w = np.zeros((2, 2))
+    expected = [evaluation.expected_accuracy(samples, log_w, v)]
+    marginals = evaluation.weighted_marginals(samples, log_w)
+    np.testing.assert_allclose(marginals, [[1, 0.5, 0.5], [0, 0, 0.5]])
+    threshold = [evaluation.prediction_accuracy((marginals > 0.5).astype(np.float32), v)]   # [1,0,0] and silence
+    grid = evaluation.accuracy_variants(expected, threshold, [v])
+    assert grid["expected", "mean"] == pytest.approx((7 / 12 + 1 / 2) / 2)
+    assert grid["expected", "pooled"] == pytest.approx(1.5 / 3.0)          # E[TP] 1.5 + 0, E[TP + FP + FN] 2.5 + 0.5
+    assert grid["threshold", "mean"] == pytest.approx((1 / 2 + 1) / 2)
+    assert grid["threshold", "pooled"] == pytest.approx(1 / 2)
+    assert grid["repeat", "mean"] == 0 and grid["repeat", "pooled"] == 0    # silence, then the chord that stopped
+
+
+def test_acc_variants_are_printed_above_the_last_line(capsys):
+    path = os.path.join(SHARED, "data", "benchmarks", "JSB Chorales.pickle")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not found: the benchmark data live in ../shared/data/benchmarks")
+    assert rnn_rbm_evaluate.main(["--baseline", "--dataset", path, "--acc-variants", "--quiet", "--chains", "5"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("JSB Chorales test: LL/frame -11.061")
+    rows = {line.split("  ")[1].strip(): line for line in lines[2:5]}
+    assert set(rows) == set(evaluation.PREDICTIONS.values())
+    assert rows["repeat the previous frame"].split()[-2:] == ["26.90%", "21.98%"]
