@@ -138,8 +138,10 @@ def evaluate_baseline(path, split, args):
         samples = (rng.random((len(batch), args.chains, len(p))) < p).astype(np.float32)
         acc.append(expected_accuracy(samples, np.zeros(samples.shape[:2]), batch))
         threshold.append(prediction_accuracy(np.broadcast_to(p > 0.5, batch.shape).astype(np.float32), batch))
-    return Result(ll.mean(), 0.0, ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc), len(v), None, None,
-                  repeat_accuracy(rolls), accuracy_variants(acc, threshold, rolls))
+    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
+    return Result(ll=ll.mean(), ll_se=0.0, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
+                  acc_pooled=acc_pooled, frames=len(v), raise_ll=None, raise_se=None, acc_repeat=repeat_accuracy(rolls),
+                  acc_variants=accuracy_variants(acc, threshold, rolls))
 
 
 def evaluate_checkpoint(path, dataset, split, args):
@@ -184,8 +186,11 @@ def evaluate_checkpoint(path, dataset, split, args):
                                                      v[batch]))
     ll = -free - np.concatenate(lz)
     raise_ll, raise_se = mean_and_error(*(np.concatenate(a) for a in zip(*raised))) if args.raise_ll else (None, None)
-    return Result(*mean_and_error(ll, np.concatenate(lz_se)), ll.std() / np.sqrt(len(ll)), *summarise_accuracy(acc),
-                  len(ll), raise_ll, raise_se, repeat_accuracy(rolls), accuracy_variants(acc, threshold, rolls))
+    ll_mean, ll_se = mean_and_error(ll, np.concatenate(lz_se))
+    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
+    return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
+                  acc_pooled=acc_pooled, frames=len(ll), raise_ll=raise_ll, raise_se=raise_se,
+                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls))
 
 
 def mean_and_error(values, errors):
