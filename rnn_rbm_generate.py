@@ -75,6 +75,7 @@ def find_primer(name, data):
     if os.path.isfile(name) or PICKLE_PRIMER.fullmatch(name):
         return name
     wanted = os.path.splitext(os.path.basename(name))[0].lower()
+    datasets.ensure_default_data(data)          # the default chorales are built on first use, as for training
     matches = [p for p in datasets.find_midi_files(data) if os.path.splitext(os.path.basename(p))[0].lower() == wanted]
     if not matches:
         raise ValueError(f"--primer {name}: no such file, and no song of that name under {data}/; "

@@ -12,6 +12,7 @@ import pytest
 
 import audio
 import checkpoints
+import datasets
 import midi_manipulation
 import rnn_rbm_generate
 from conftest import ROOT, run_cli
@@ -141,3 +142,18 @@ def test_quiet_and_default_output(trained, capsys):
     assert len(written) == 3 and "wrote 3 songs" in loud and "1_unprimed.mid" in loud
     written, quiet = run_cli(rnn_rbm_generate, [*common, "--out", str(trained / "quiet"), "--quiet"], capsys)
     assert len(written) == 3 and "wrote" not in quiet and "generating" not in quiet
+
+
+def test_primer_by_name_fills_the_empty_default_folder_first(trained, tmp_path, monkeypatch):
+    # a fresh clone's Pop_Music_Midi/ holds no songs until they are built, as the README's primer example needs
+    monkeypatch.chdir(tmp_path)
+    os.makedirs(datasets.DEFAULT_DATA)
+    built = []
+
+    def build(out):
+        built.append(out)
+        shutil.copy(trained / "songs" / "arpeggio.mid", os.path.join(out, "bach_bwv10_7.mid"))
+    monkeypatch.setattr(datasets, "build_default_data", build)
+    paths = rnn_rbm_generate.main([str(trained / "ckpt" / "epoch_1.ckpt"), "--primer", "bach_bwv10_7", "--length", "4",
+                                   "--k-generate", "2", "--num-songs", "1", "--out", "out", "--quiet"])
+    assert built == [datasets.DEFAULT_DATA] and os.path.basename(paths[0]) == "1_bach_bwv10_7.mid"
