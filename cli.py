@@ -1,7 +1,6 @@
 """What the entry scripts share: argument parsing, logging and clean failure."""
 import argparse
 import logging
-import shlex
 import sys
 
 
@@ -29,8 +28,3 @@ def run(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C)", file=sys.stderr)
         sys.exit(130)
-
-
-def quote(text):
-    """`text` as one shell word, for commands printed for users to copy."""
-    return shlex.quote(str(text))

@@ -226,13 +226,14 @@ def load_pickle_dataset(path):
     return data
 
 
-def load_pickle_rolls(path, split, hp, strict_range=False):
+def load_pickle_rolls(path, split, hp, strict_range=False, data=None):
     """Piano rolls (uint8 [time, hp.frame_size], one step a frame) of every song of one split of
     the benchmark pickle at `path`, in hp's layout: the one place a pickle becomes piano rolls.
 
     Pitches outside hp's keys are dropped; with `strict_range` they are a ValueError instead
-    (a likelihood over the keys would leave them out)."""
-    data = load_pickle_dataset(path)
+    (a likelihood over the keys would leave them out). `data`: the pickle's contents, when the caller
+    has loaded them already (load_pickle_dataset)."""
+    data = load_pickle_dataset(path) if data is None else data
     if split not in data:
         raise ValueError(f"{path} has no split {split!r}; it has {', '.join(map(repr, data))}. Pass --split")
     pitches = [p for song in data[split] for frame in song for p in frame]

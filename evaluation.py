@@ -33,11 +33,11 @@ def dataset_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def split_rolls(path, split, hp):
-    """Float32 piano rolls of the non-empty songs of a split of the benchmark pickle at `path`, in
-    hp's (one-frame, play-only) layout; a pitch outside hp's keys is a ValueError."""
-    return [roll.astype(np.float32) for roll in datasets.load_pickle_rolls(path, split, hp, strict_range=True)
-            if len(roll)]
+def split_rolls(path, split, hp, data=None):
+    """Float32 piano rolls of the non-empty songs of a split of the benchmark pickle at `path` (whose
+    contents are `data`, when loaded already), in hp's (one-frame, play-only) layout; a pitch
+    outside hp's keys is a ValueError."""
+    return [roll.astype(np.float32) for roll in datasets.load_pickle_rolls(path, split, hp, True, data) if len(roll)]
 
 
 Result = collections.namedtuple("Result", [
@@ -125,9 +125,9 @@ def summarise_accuracy(per_batch):
 
 def evaluate_baseline(path, split, args):
     """The independent-Bernoulli model of the train split: exact LL, ACC from args.chains samples per frame."""
-    paper = config.preset("paper")
-    rolls = split_rolls(path, split, paper)
-    train = np.concatenate(split_rolls(path, "train", paper))
+    paper, data = config.preset("paper"), datasets.load_pickle_dataset(path)
+    rolls = split_rolls(path, split, paper, data)
+    train = np.concatenate(split_rolls(path, "train", paper, data))
     p = (train.sum(0) + 1.0) / (len(train) + 2.0)
     v = np.concatenate(rolls)
     ll = v @ np.log(p) + (1 - v) @ np.log1p(-p)

@@ -139,8 +139,7 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
     def step(u_prev, inputs):
         x_in_t, m_t, keep_t, start_t = inputs                           # [lanes, gates * nr], [lanes, 1], [lanes, 1], [lanes, state]
         u_tm1 = keep_t * u_prev + start_t
-        u_t = tf.tanh(x_in_t + tf.matmul(u_tm1, p.Wuu)) if cell == "rnn" else cell_update(cell, u_tm1, x_in_t, p.Wuu, nr)
-        return u_tm1 + m_t * (u_t - u_tm1)
+        return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, p.Wuu, nr) - u_tm1)
 
     time_major = [tf.transpose(a, [1, 0, 2]) for a in (x_in, mask, keep, start)]
     u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, state]: after each row
@@ -151,8 +150,6 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
 def rnn_step(u_tm1, v_t, p, cell="rnn"):
     """The state after row v_t from the state u_tm1 before it, for any leading shape; for the
     paper's rnn, u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu)."""
-    if cell == "rnn":
-        return tf.tanh(p.bu + tf.tensordot(v_t, p.Wvu, 1) + tf.tensordot(u_tm1, p.Wuu, 1))
     return cell_update(cell, u_tm1, p.bu + tf.tensordot(v_t, p.Wvu, 1), p.Wuu, int(p.u0.shape[0]))
 
 

@@ -103,13 +103,11 @@ def main(argv=None):
         saver = checkpoints.make_saver(model.params, model.optimizer_state)
         sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES))
         sess.run(tf.global_variables_initializer())
-        if args.resume and not args.restart_optimizer and checkpoints.holds(init, model.optimizer_state):
-            checkpoints.restore(sess, saver, init)
-        else:
-            if args.resume and model.optimizer_state and not args.restart_optimizer:
-                log.warning("%s holds no %s state (an older checkpoint), so the optimizer starts afresh",
-                            init, hp.optimizer)
-            checkpoints.restore(sess, checkpoints.make_saver(model.params), init)
+        keep_optimizer = args.resume and not args.restart_optimizer and bool(model.optimizer_state)
+        if keep_optimizer and not checkpoints.holds(init, model.optimizer_state):
+            log.warning("%s holds no %s state (an older checkpoint), so the optimizer starts afresh", init, hp.optimizer)
+            keep_optimizer = False
+        checkpoints.restore(sess, saver if keep_optimizer else checkpoints.make_saver(model.params), init)
 
     def save(name, epoch, cost):
         return checkpoints.save(sess, saver, os.path.join(args.checkpoint_dir, name), hp,
@@ -149,7 +147,7 @@ def main(argv=None):
         saved = save("interrupted.ckpt", epoch - 1, cost)
         print(f"interrupted in epoch {epoch}: saved the weights after epoch {epoch - 1} to {saved}; "
               f"continue with: python rnn_rbm_train.py {hp.epochs} --resume --checkpoint-dir {args.checkpoint_dir}"
-              f"{resume_data_options(args)}", file=sys.stderr)
+              f"{training.data_options(args.data, args.split)}", file=sys.stderr)
         return 0
     finally:
         ctrl_c.restore()
@@ -161,14 +159,8 @@ def main(argv=None):
     return 0
 
 
-def resume_data_options(args):
-    """The --data (and --split) options that --resume must repeat, when they are not the defaults."""
-    options = "" if args.data == datasets.DEFAULT_DATA else f" --data {cli.quote(args.data)}"
-    return options + ("" if args.split == "train" else f" --split {cli.quote(args.split)}")
-
-
 def missing_init_hint(directory):
-    interrupted = os.path.join(directory, "pretraining_interrupted.ckpt")
+    interrupted = os.path.join(directory, training.PRETRAINING_INTERRUPTED)
     if checkpoints.exists(interrupted):
         return (f"pretraining was interrupted ({interrupted}); finish it with "
                 f"`python weight_initializations.py --resume --checkpoint-dir {directory}` and the same --data")

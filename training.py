@@ -9,6 +9,7 @@ of its checkpoints only if it is the run the user asked for.
 import logging
 import math
 import os
+import shlex
 import signal
 import threading
 
@@ -24,6 +25,7 @@ import rnn_rbm
 log = logging.getLogger(__name__)
 
 CORES = os.cpu_count() or 1
+PRETRAINING_INTERRUPTED = "pretraining_interrupted.ckpt"   # what Ctrl-C during weight_initializations.py saves
 # Options that may change when a run goes on: how long it trains and how often it saves.
 RESUMABLE_CHANGES = ("epochs", "save_every")
 
@@ -237,6 +239,13 @@ def resume_point(directory, given, data, split):
         raise ValueError(f"{newest} records no finished epoch count, so it cannot be resumed; "
                          f"start from it with --init {newest} instead")
     return newest, saved_hp, run
+
+
+def data_options(data, split):
+    """The --data and --split options that name this data, for commands printed for users to copy
+    (empty for the defaults)."""
+    options = "" if data == datasets.DEFAULT_DATA else f" --data {shlex.quote(data)}"
+    return options + ("" if split == "train" else f" --split {shlex.quote(split)}")
 
 
 def check_no_run(directory):

@@ -44,7 +44,7 @@ def build_parser():
                         help="starting hyper-parameters: 'original' (Shiebler's) or 'paper' (the 2012 paper's "
                              "88-key, one-frame, 150-hidden model); options below override them (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
-                        help=f"continue the pretraining that Ctrl-C saved to <checkpoint-dir>/{INTERRUPTED}")
+                        help=f"continue the pretraining that Ctrl-C saved to <checkpoint-dir>/{training.PRETRAINING_INTERRUPTED}")
     config.add_hparam_arguments(parser, config.PRETRAIN)
     return parser
 
@@ -57,9 +57,6 @@ def visible_log_odds(rows, min_prob):
     """
     p = np.clip(rows.mean(axis=0), min_prob, 1.0 - min_prob)
     return np.log(p / (1.0 - p)).astype(np.float32)
-
-
-INTERRUPTED = "pretraining_interrupted.ckpt"
 
 
 def pretrain_rbm(sess, rbm, rows, hp, epochs, check):
@@ -77,10 +74,9 @@ def pretrain_rbm(sess, rbm, rows, hp, epochs, check):
 
 
 def resume_state(args, given):
-    """(checkpoint, hparams, run state) of the interrupted pretraining that --resume continues.
-
-    Its epoch counts may change, as long as they do not undo finished epochs."""
-    path = os.path.join(args.checkpoint_dir, INTERRUPTED)
+    """(checkpoint, hparams with `given` applied, run state) of the interrupted pretraining that
+    --resume continues. Its epoch counts may change, as long as they do not undo finished epochs."""
+    path = os.path.join(args.checkpoint_dir, training.PRETRAINING_INTERRUPTED)
     checkpoints.check_exists(path, "nothing to resume: run weight_initializations.py without --resume")
     saved_hp, run = checkpoints.load_hparams(path)
     differences = training.run_differences(saved_hp, run, given, args.data, args.split,
@@ -95,7 +91,7 @@ def resume_state(args, given):
     if differences:
         raise ValueError(f"{path} is not the pretraining asked for ({'; '.join(differences)}); repeat its --data "
                          "and options to continue it, or start afresh without --resume")
-    return path, saved_hp, run
+    return path, hp, run
 
 
 def main(argv=None):
@@ -103,10 +99,9 @@ def main(argv=None):
     cli.setup_logging(args)
     given = config.given_hparams(args)
     if args.resume:
-        resumed, base, run = resume_state(args, {**config.PRESETS[args.preset], **given})
+        resumed, hp, run = resume_state(args, {**config.PRESETS[args.preset], **given})
     else:
-        resumed, base, run = None, config.preset(args.preset), {"stage": "rbm", "epoch": 0}
-    hp = base.replace(**given).validate()
+        resumed, hp, run = None, config.preset(args.preset, **given), {"stage": "rbm", "epoch": 0}
     songs = datasets.load_data(args.data, hp, args.split, args.cache_dir)
     song_rows = datasets.songs_to_rows(songs, hp)
     rows = np.concatenate(song_rows)
@@ -162,13 +157,12 @@ def main(argv=None):
             except KeyboardInterrupt:
                 training.restore_snapshot(sess, state, last_whole_epoch)
                 path = checkpoints.save(sess, checkpoints.make_saver(params, run_state),
-                                        os.path.join(args.checkpoint_dir, INTERRUPTED), hp, stage=stage, epoch=epoch,
+                                        os.path.join(args.checkpoint_dir, training.PRETRAINING_INTERRUPTED), hp, stage=stage, epoch=epoch,
                                         data=args.data, split=args.split, pretrain_cost=mean_cost,
                                         rnn_pretrain_nll=nll)
                 print(f"interrupted: saved the pretraining after {stage.upper()} epoch {epoch} to {path}; continue "
                       f"with: python weight_initializations.py --resume --checkpoint-dir {args.checkpoint_dir}"
-                      f"{' --data ' + cli.quote(args.data) if args.data != datasets.DEFAULT_DATA else ''}"
-                      f"{' --split ' + cli.quote(args.split) if args.split != 'train' else ''}", file=sys.stderr)
+                      f"{training.data_options(args.data, args.split)}", file=sys.stderr)
                 return 0
             finally:
                 ctrl_c.restore()

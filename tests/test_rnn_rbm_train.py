@@ -29,6 +29,18 @@ def setup(tiny_run):
     return tiny_run, str(tiny_run / "songs"), str(tiny_run / "ckpt" / "initialized.ckpt")
 
 
+def interrupted_in_epoch(interrupted):
+    """training.train_epoch, with Ctrl-C pressed at the end of epoch `interrupted`, after it changed the weights."""
+    real = training.train_epoch
+
+    def train_epoch(sess, model, song_rows, hp, epoch, check):
+        cost = real(sess, model, song_rows, hp, epoch, check)
+        if epoch == interrupted:
+            raise KeyboardInterrupt
+        return cost
+    return train_epoch
+
+
 def train_args(setup, folder, *extra):
     root, data, init = setup
     return ["--data", data, "--checkpoint-dir", str(root / folder), "--cache-dir", "", *SMALL, *extra]
@@ -41,14 +53,7 @@ def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_ends(setup, m
     straight_dir, broken_dir = f"straight_{optimizer}", f"broken_{optimizer}"
     assert rnn_rbm_train.main(["4", "--init", init, *train_args(setup, straight_dir, *options)]) == 0
 
-    real = training.train_epoch
-
-    def interrupted_in_epoch_3(sess, model, song_rows, hp, epoch, check):
-        cost = real(sess, model, song_rows, hp, epoch, check)     # epoch 3 changes the weights, then Ctrl-C
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return cost
-    monkeypatch.setattr(training, "train_epoch", interrupted_in_epoch_3)
+    monkeypatch.setattr(training, "train_epoch", interrupted_in_epoch(3))
     assert rnn_rbm_train.main(["4", "--init", init, *train_args(setup, broken_dir, *options)]) == 0
     monkeypatch.undo()
     interrupted = str(root / broken_dir / "interrupted.ckpt")
@@ -229,14 +234,7 @@ def test_every_cell_pretrains_trains_resumes_generates_and_evaluates(tmp_path, m
              "--optimizer", "adam", "--lr", "0.01"]
     assert rnn_rbm_train.main(["2", "--init", init, "--checkpoint-dir", str(tmp_path / "straight"), *train]) == 0
 
-    real = training.train_epoch
-
-    def interrupted_in_epoch_2(sess, model, song_rows, hp, epoch, check):
-        cost = real(sess, model, song_rows, hp, epoch, check)
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return cost
-    monkeypatch.setattr(training, "train_epoch", interrupted_in_epoch_2)
+    monkeypatch.setattr(training, "train_epoch", interrupted_in_epoch(2))
     assert rnn_rbm_train.main(["2", "--init", init, "--checkpoint-dir", str(tmp_path / "broken"), *train]) == 0
     monkeypatch.undo()
     assert rnn_rbm_train.main(["2", "--resume", "--checkpoint-dir", str(tmp_path / "broken"), *common]) == 0
