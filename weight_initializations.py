@@ -157,9 +157,9 @@ def main(argv=None):
             except KeyboardInterrupt:
                 training.restore_snapshot(sess, state, last_whole_epoch)
                 path = checkpoints.save(sess, checkpoints.make_saver(params, run_state),
-                                        os.path.join(args.checkpoint_dir, training.PRETRAINING_INTERRUPTED), hp, stage=stage, epoch=epoch,
-                                        data=args.data, split=args.split, pretrain_cost=mean_cost,
-                                        rnn_pretrain_nll=nll)
+                                        os.path.join(args.checkpoint_dir, training.PRETRAINING_INTERRUPTED), hp,
+                                        stage=stage, epoch=epoch, data=args.data, split=args.split,
+                                        pretrain_cost=mean_cost, rnn_pretrain_nll=nll)
                 print(f"interrupted: saved the pretraining after {stage.upper()} epoch {epoch} to {path}; continue "
                       f"with: python weight_initializations.py --resume --checkpoint-dir {args.checkpoint_dir}"
                       f"{training.data_options(args.data, args.split)}", file=sys.stderr)
