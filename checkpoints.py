@@ -32,7 +32,7 @@ RUN_KEYS = {
     "split": "the split of a .pickle --data",
     "init": "the checkpoint training started from",
     "stage": "an interrupted pretraining's stage, 'rbm' or 'rnn'",
-    "pretrain_cost": "the last CD cost of RBM pretraining",
+    "pretrain_cost": "the last cost of pretraining the frame distribution (CD for an RBM, -log p otherwise)",
     "rnn_pretrain_nll": "the last -log p per row of RNN pretraining",
     "alpha": "the inverse temperature of a sharpened checkpoint (sharpen_checkpoint.py)",
     "sharpened_from": "the checkpoint it was sharpened from",
@@ -85,7 +85,8 @@ def load_hparams(checkpoint):
 def make_saver(params, extra=None):
     """A Saver keyed on the paper's names (W, bv, ...), whatever TF called the variables, plus
     the variables of `extra` ({name: variable}, e.g. the optimizer's moments) under their keys."""
-    return tf.train.Saver({**params._asdict(), **(extra or {})}, max_to_keep=None, save_relative_paths=True)
+    own = {name: var for name, var in params._asdict().items() if var is not None}   # a model's unused fields are None
+    return tf.train.Saver({**own, **(extra or {})}, max_to_keep=None, save_relative_paths=True)
 
 
 def holds(path, names):

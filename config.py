@@ -11,6 +11,7 @@ import midi_manipulation
 
 
 PRETRAIN, TRAIN, GENERATE = "pretrain", "train", "generate"   # the scripts that offer a field as an option
+MODELS = ("rnn-rbm", "rnn-nade", "rnn")      # --model: the frame distributions of rnn_rbm.CONDITIONALS
 
 
 def _field(scripts, default, help):
@@ -28,7 +29,10 @@ class HParams:
     steps_per_rbm: int = _field((PRETRAIN,), 5, "16th-note steps stacked into one RBM visible vector")
     max_song_steps: int = _field((PRETRAIN, TRAIN, GENERATE), 100_000, "16th-note steps kept per song (about 3.5 h at 120 bpm); longer songs are cut")
     # model
-    n_hidden: int = _field((PRETRAIN,), 50, "RBM hidden units")
+    model: str = _field((PRETRAIN,), "rnn-rbm", "the distribution of each frame given the RNN: 'rnn-rbm' (an RBM, "
+                        "the post's), 'rnn-nade' (a NADE, the paper's RNN-NADE: exact likelihood) or 'rnn' "
+                        "(independent Bernoulli units, the paper's RNN)")
+    n_hidden: int = _field((PRETRAIN,), 50, "hidden units of the RBM or NADE")
     n_hidden_recurrent: int = _field((PRETRAIN,), 100, "RNN hidden units")
     cell: str = _field((PRETRAIN,), "rnn", "the recurrence u_t: 'rnn' (the paper's tanh RNN), 'lstm' or 'gru'")
     init_std_W: float = _field((PRETRAIN,), 0.01, "stddev of the initial RBM weights W")
@@ -36,7 +40,8 @@ class HParams:
     bv_from_data: bool = _field((PRETRAIN,), True, "start bv at the log-odds of each unit's frequency in the data (Hinton 2010)")
     bv_min_prob: float = _field((PRETRAIN,), 0.001, "those frequencies are clipped to [bv_min_prob, 1 - bv_min_prob]")
     # RBM pretraining (weight_initializations.py)
-    pretrain_epochs: int = _field((PRETRAIN,), 100, "passes over all RBM rows")
+    pretrain_epochs: int = _field((PRETRAIN,), 100, "passes over all rows, training the RBM (CD-k) or NADE (exact "
+                                  "gradient) alone")
     pretrain_k: int = _field((PRETRAIN,), 1, "Gibbs steps of CD-k")
     pretrain_lr: float = _field((PRETRAIN,), 0.01, "SGD learning rate")
     pretrain_batch: int = _field((PRETRAIN,), 100, "RBM rows per update")
@@ -95,6 +100,11 @@ class HParams:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.negative_swap <= 1.0:
             raise ValueError(f"--negative-swap must be between 0 and 1, got {self.negative_swap}")
+        if self.model not in MODELS:
+            raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.model == "rnn" and self.rnn_pretrain_epochs:
+            raise ValueError("--model rnn is the RNN that --rnn-pretrain-epochs pretrains: set it to 0 and train "
+                             "the model with rnn_rbm_train.py")
         if self.cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"--cell must be rnn, lstm or gru, got {self.cell!r}")
         if self.optimizer not in ("sgd", "adam"):

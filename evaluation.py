@@ -154,6 +154,8 @@ def evaluate_checkpoint(path, dataset, split, args):
                          "--preset paper)")
     rolls = split_rolls(dataset, split, hp)
     rolls = rolls[:args.max_songs]
+    if rnn_rbm.exact(hp):
+        return evaluate_exact(path, hp, rolls, args)
     graph = tf.Graph()
     with graph.as_default():
         song = rnn_rbm.build_conditional_biases_graph(hp)
@@ -162,7 +164,7 @@ def evaluate_checkpoint(path, dataset, split, args):
         fetch = {"ais": frame.ais, **({"raise": frame.raise_log_p} if args.raise_ll else {})}
         with tf.Session(graph=graph) as sess:
             checkpoints.restore(sess, checkpoints.make_saver(song.params), path)
-            params = sess.run(song.params)
+            W = sess.run(song.params.W)
             bv, bh = [], []
             for roll in rolls:
                 b_v, b_h = sess.run([song.bv_t, song.bh_t], {song.x: roll[None]})
@@ -170,7 +172,7 @@ def evaluate_checkpoint(path, dataset, split, args):
                 bh.append(b_h[0])
             v, bv, bh = np.concatenate(rolls), np.concatenate(bv), np.concatenate(bh)
             prev = previous_frames(rolls)
-            free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ params.W + bh).sum(1)
+            free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ W + bh).sum(1)
             lz, lz_se, acc, threshold, raised = [], [], [], [], []
             for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
                                            unit="batch", disable=not log.isEnabledFor(logging.INFO))):
@@ -190,6 +192,29 @@ def evaluate_checkpoint(path, dataset, split, args):
     acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
     return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
                   acc_pooled=acc_pooled, frames=len(ll), raise_ll=raise_ll, raise_se=raise_se,
+                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls))
+
+
+def evaluate_exact(path, hp, rolls, args):
+    """The Result of a checkpoint whose model has an exact likelihood: LL exact (no AIS), ACC from
+    args.chains exact draws of each frame given the true frames before it."""
+    graph = tf.Graph()
+    with graph.as_default():
+        exact = rnn_rbm.build_exact_likelihood_graph(hp, args.chains)
+        with tf.Session(graph=graph) as sess:
+            checkpoints.restore(sess, checkpoints.make_saver(exact.params), path)
+            ll, acc, threshold = [], [], []
+            for i, roll in enumerate(tqdm(rolls, desc=f"exact LL {os.path.basename(path)}", unit="song",
+                                          disable=not log.isEnabledFor(logging.INFO))):
+                log_p, samples = sess.run([exact.log_p, exact.samples],
+                                          {exact.x: roll[None], exact.seed: RBM.run_seed(args.seed, i)})
+                ll.append(log_p[0])
+                acc.append(expected_accuracy(samples[0], np.zeros(samples.shape[1:3]), roll))
+                threshold.append(prediction_accuracy((samples[0].mean(1) > 0.5).astype(np.float32), roll))
+    ll = np.concatenate(ll)
+    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
+    return Result(ll=ll.mean(), ll_se=0.0, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
+                  acc_pooled=acc_pooled, frames=len(ll), raise_ll=None, raise_se=None,
                   acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls))
 
 

@@ -1,4 +1,5 @@
-"""The RNN-RBM graph (Boulanger-Lewandowski et al. 2012, as in Shiebler's "Musical TensorFlow").
+"""The RNN-RBM graph (Boulanger-Lewandowski et al. 2012, as in Shiebler's "Musical TensorFlow"),
+and its relatives: a recurrence u_t and a distribution of each frame v_t whose biases it sets.
 
 At time t the RBM over v_t has the biases
 
@@ -7,15 +8,23 @@ At time t the RBM over v_t has the biases
 and the RNN moves on with u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu), starting from the trained
 u0. The RBM at t is conditioned on u_{t-1} only, so it never sees v_t.
 
+hp.model picks the frame's distribution (CONDITIONALS): 'rnn-rbm' the RBM above (RBM.py),
+'rnn-nade' a NADE with the same two biases (NADE.py, the paper's RNN-NADE; exact likelihood),
+'rnn' independent Bernoulli units with log-odds bv_t (the paper's RNN). hp.cell picks the
+recurrence: 'rnn' above, 'lstm' or 'gru'.
+
 This module only builds graphs: no Session and no file I/O.
 """
 import collections
 import math
 
+import NADE
 import RBM
 from tf1 import tf
 
-Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0"])
+# A model's variables; those its frame distribution does not use are None (MODEL_PARAMS).
+Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0", "V"],
+                                defaults=[None])
 
 RnnRbm = collections.namedtuple("RnnRbm", [
     "x",            # placeholder [lanes, time, n_visible]: a chunk of RBM rows per lane; songs follow each other in a lane
@@ -28,8 +37,8 @@ RnnRbm = collections.namedtuple("RnnRbm", [
     "bv_t",         # [lanes, time, n_visible]: visible biases of the RBM at each row
     "bh_t",         # [lanes, time, n_hidden]: hidden biases of the RBM at each row
     "u_final",      # [lanes, state_size]: state after the chunk, to feed as u_carry of the next
-    "v_sample",     # [lanes * time, n_visible]: v_t*, the k_train-step Gibbs sample of every row
-    "cost",         # []: mean over real rows of F(v_t) - F(v_t*)
+    "v_sample",     # [lanes * time, n_visible]: v_t*, the k_train-step Gibbs sample of every row (None if exact)
+    "cost",         # []: mean over real rows of F(v_t) - F(v_t*), or of -log p(v_t | v_<t) for an exact model
     "train_op",
     "params",
     "optimizer_state",  # {name: variable}: the optimizer's own variables (Adam's moments), saved with a run's checkpoints
@@ -51,8 +60,21 @@ Generator = collections.namedtuple("Generator", [
 ])
 
 
+# The variables of each model: the recurrence's (Wvu, Wuu, bu, u0), the biases' weights, and the
+# frame distribution's own (FRAME_PARAMS).
+FRAME_PARAMS = {"rnn-rbm": ("W", "bv", "bh"), "rnn-nade": ("W", "V", "bv", "bh"), "rnn": ("bv",)}
+MODEL_PARAMS = {model: own + (("Wuh", "Wuv") if "bh" in own else ("Wuv",)) + ("Wvu", "Wuu", "bu", "u0")
+                for model, own in FRAME_PARAMS.items()}
+WEIGHTS = ("W", "V", "Wuh", "Wuv", "Wvu", "Wuu")     # what --weight-decay shrinks
+
+
+def variables(p):
+    """The variables of Params p that its model has, in Params order."""
+    return [var for var in p if var is not None]
+
+
 def create_params(hp):
-    """The model's variables, named as in the paper."""
+    """The model's variables, named as in the paper; those hp.model does not use are None."""
     nv, nh, nr = hp.n_visible, hp.n_hidden, hp.n_hidden_recurrent
 
     def normal(shape, std, name):
@@ -64,17 +86,20 @@ def create_params(hp):
     g = GATES[hp.cell]
     bu = (tf.Variable(tf.concat([tf.zeros([nr]), tf.ones([nr]), tf.zeros([2 * nr])], 0), name="bu")
           if hp.cell == "lstm" else zeros([g * nr], "bu"))          # an LSTM starts with its forget gates open
-    return Params(
-        W=normal([nv, nh], hp.init_std_W, "W"),
-        bv=zeros([nv], "bv"),
-        bh=zeros([nh], "bh"),
-        Wuh=normal([nr, nh], hp.init_std_rnn, "Wuh"),
-        Wuv=normal([nr, nv], hp.init_std_rnn, "Wuv"),
-        Wvu=normal([nv, g * nr], hp.init_std_rnn, "Wvu"),
-        Wuu=normal([nr, g * nr], hp.init_std_rnn, "Wuu"),
-        bu=bu,
-        u0=zeros([nr], "u0"),
+    make = dict(
+        W=lambda: normal([nv, nh], hp.init_std_W, "W"),
+        V=lambda: normal([nh, nv], hp.init_std_W, "V"),
+        bv=lambda: zeros([nv], "bv"),
+        bh=lambda: zeros([nh], "bh"),
+        Wuh=lambda: normal([nr, nh], hp.init_std_rnn, "Wuh"),
+        Wuv=lambda: normal([nr, nv], hp.init_std_rnn, "Wuv"),
+        Wvu=lambda: normal([nv, g * nr], hp.init_std_rnn, "Wvu"),
+        Wuu=lambda: normal([nr, g * nr], hp.init_std_rnn, "Wuu"),
+        bu=lambda: bu,
+        u0=lambda: zeros([nr], "u0"),
     )
+    used = MODEL_PARAMS[hp.model]
+    return Params(**{name: make[name]() if name in used else None for name in Params._fields})
 
 
 # The recurrence u_t (--cell). Its input weights Wvu, recurrent weights Wuu and biases bu hold
@@ -154,9 +179,72 @@ def rnn_step(u_tm1, v_t, p, cell="rnn"):
 
 
 def conditional_biases(u_tm1, p):
-    """(bv_t, bh_t) of the RBM that follows state u_tm1, for any leading shape of u_tm1."""
+    """(bv_t, bh_t) of the frame distribution that follows state u_tm1, for any leading shape of
+    u_tm1; bh_t is None for a model without hidden units."""
     return (p.bv + tf.tensordot(u_tm1, p.Wuv, 1),
-            p.bh + tf.tensordot(u_tm1, p.Wuh, 1))
+            None if p.bh is None else p.bh + tf.tensordot(u_tm1, p.Wuh, 1))
+
+
+# The distribution of a frame given its biases bv_t ([rows, nv]) and bh_t ([rows, nh] or None):
+# the one interface by which the models differ. Each function takes the frames' rows first.
+Conditional = collections.namedtuple("Conditional", [
+    "log_prob",     # (v, p, bv_t, bh_t) -> [rows]: exact log p(v_t | v_<t); None for the RBM (its Z is unknown)
+    "cost",         # (v, p, bv_t, bh_t, weights, hp, seed, blocks) -> ([] training cost over the weighted rows,
+                    #   the negative sample or None)
+    "sample",       # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks) -> [rows, nv]: a draw of each frame; the
+                    #   RBM's Gibbs chain of k steps starts at v_prev, the exact models draw exactly
+    "pretrain_cost",  # (v, p, hp, seed) -> []: the cost that pretrains the frame distribution alone, on
+                      #   the rows v with its own biases bv, bh (weight_initializations.py)
+])
+
+
+def _rbm_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
+    if hp.negative_swap:
+        RBM.check_chain_length(hp.k_train, room=NEGATIVE_SWAP_SEED)
+    start = negative_starts(v, hp.negative_swap, seed)
+    v_sample = RBM.gibbs_sample(start, p.W, bv_t, bh_t, hp.k_train, seed, blocks=blocks)
+    return RBM.contrastive_gap(v, v_sample, p.W, bv_t, bh_t, weights=weights), v_sample
+
+
+def _nade_log_prob(v, p, bv_t, bh_t):
+    return NADE.log_prob(v, p.W, p.V, bv_t, bh_t)
+
+
+def _bernoulli_log_prob(v, p, bv_t, bh_t):
+    logits = bv_t + tf.zeros_like(v)                  # bv_t may be one vector for every row
+    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=logits), -1)
+
+
+def _bernoulli_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+    return tf.cast(tf.random.stateless_uniform(tf.shape(bv_t), seed) < tf.sigmoid(bv_t), tf.float32)
+
+
+def _exact(log_prob, sample):
+    """The Conditional of a distribution with an exact log p: trained on its negative log-likelihood."""
+    def cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
+        return RBM.weighted_mean(-log_prob(v, p, bv_t, bh_t), weights), None
+
+    def pretrain_cost(v, p, hp, seed):
+        return tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))
+
+    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost)
+
+
+CONDITIONALS = {
+    "rnn-rbm": Conditional(
+        log_prob=None, cost=_rbm_cost,
+        sample=lambda v_prev, p, bv_t, bh_t, k, seed, fused, blocks: RBM.gibbs_sample(
+            v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks),
+        pretrain_cost=lambda v, p, hp, seed: RBM.cd_loss(v, p.W, p.bv, p.bh, hp.pretrain_k, seed)),
+    "rnn-nade": _exact(_nade_log_prob, lambda v_prev, p, bv_t, bh_t, k, seed, fused, blocks: NADE.sample(
+        p.W, p.V, bv_t, bh_t, seed)),
+    "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample),
+}
+
+
+def exact(hp):
+    """Whether hp's model has an exact likelihood (no Gibbs chains, no AIS)."""
+    return CONDITIONALS[hp.model].log_prob is not None
 
 
 ROWS_PER_BLOCK = 800   # rows per side-by-side Gibbs chain: the fastest block size here, at the original's model size
@@ -171,8 +259,11 @@ def gibbs_blocks(rows, cores):
     return max(1, min(cores, math.ceil(rows / ROWS_PER_BLOCK)))
 
 
-def sampling_layout(num_songs, cores):
-    """(fused, blocks) of build_generation_graph for generating `num_songs` songs side by side."""
+def sampling_layout(num_songs, cores, hp=None):
+    """(fused, blocks) of build_generation_graph for generating `num_songs` songs side by side
+    (Gibbs chains only: hp's model, if given, may draw exactly)."""
+    if hp is not None and exact(hp):
+        return False, 1
     fused = num_songs >= FUSE_FROM
     return fused, gibbs_blocks(num_songs, cores) if fused else 1
 
@@ -257,17 +348,15 @@ def build_training_graph(hp, blocks=1):
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
-    bv_rows, bh_rows = tf.reshape(bv_t, [-1, nv]), tf.reshape(bh_t, [-1, hp.n_hidden])
-    if hp.negative_swap:
-        RBM.check_chain_length(hp.k_train, room=NEGATIVE_SWAP_SEED)
-    start = negative_starts(rows, hp.negative_swap, seed)
-    v_sample = RBM.gibbs_sample(start, p.W, bv_rows, bh_rows, hp.k_train, seed, blocks=blocks)  # [lanes * time, nv]
-    cost = RBM.contrastive_gap(rows, v_sample, p.W, bv_rows, bh_rows, weights=tf.reshape(mask, [-1]))
+    bv_rows = tf.reshape(bv_t, [-1, nv])                                                 # [lanes * time, nv]
+    bh_rows = None if bh_t is None else tf.reshape(bh_t, [-1, hp.n_hidden])              # [lanes * time, nh]
+    cost, v_sample = CONDITIONALS[hp.model].cost(rows, p, bv_rows, bh_rows, tf.reshape(mask, [-1]), hp, seed, blocks)
 
     loss = cost
     if hp.weight_decay:
-        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(w) for w in (p.W, p.Wuh, p.Wuv, p.Wvu, p.Wuu)])
-    train_op, optimizer_state = minimize(hp, loss, list(p), lr)
+        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(getattr(p, name)) for name in WEIGHTS
+                                            if getattr(p, name) is not None])
+    train_op, optimizer_state = minimize(hp, loss, variables(p), lr)
     return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
                   u_final=u_last, v_sample=v_sample, cost=cost, train_op=train_op, params=p,
                   optimizer_state=optimizer_state, blocks=blocks)
@@ -291,25 +380,28 @@ def build_rnn_pretraining_graph(hp, p):
                           train_op=train_op, optimizer_state=optimizer_state, bo=bo)
 
 
-RbmPretraining = collections.namedtuple("RbmPretraining", [
-    "x",            # placeholder [batch, n_visible]: RBM rows
-    "seed",         # placeholder [2] int64: seed of this batch's Gibbs chain (RBM.py)
-    "cost",         # []: the CD-k cost of the batch, mean over rows
-    "train_op",     # SGD at pretrain_lr on W, bv, bh
+FramePretraining = collections.namedtuple("FramePretraining", [
+    "x",            # placeholder [batch, n_visible]: rows
+    "seed",         # placeholder [2] int64: seed of this batch's Gibbs chain (RBM.py), unused by exact models
+    "cost",         # []: the batch's cost, mean over rows: CD-k for the RBM, -log p for the exact models
+    "train_op",     # SGD at pretrain_lr on the frame distribution's own variables (FRAME_PARAMS)
 ])
 
 
-def build_rbm_pretraining_graph(hp, p):
-    """CD-k on the RBM of `p` (W, bv, bh) alone, over batches of rows (weight_initializations.py)."""
+def build_frame_pretraining_graph(hp, p):
+    """The frame distribution of `p` alone (the RBM's W, bv, bh; the NADE's W, V, bv, bh; the
+    Bernoulli units' bv), trained over batches of rows with its own biases (weight_initializations.py)."""
     x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
     seed = tf.placeholder(tf.int64, [2], name="seed")
-    cost = RBM.cd_loss(x, p.W, p.bv, p.bh, hp.pretrain_k, seed)
-    train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(cost, var_list=[p.W, p.bv, p.bh])
-    return RbmPretraining(x=x, seed=seed, cost=cost, train_op=train_op)
+    cost = CONDITIONALS[hp.model].pretrain_cost(x, p, hp, seed)
+    own = [getattr(p, name) for name in FRAME_PARAMS[hp.model]]
+    train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(cost, var_list=own)
+    return FramePretraining(x=x, seed=seed, cost=cost, train_op=train_op)
 
 
 def build_generation_graph(hp, fused=False, blocks=1):
-    """Sample n_songs songs side by side: each row starts its Gibbs chain at the previous row.
+    """Sample n_songs songs side by side: an RBM row starts its Gibbs chain at the previous row; a
+    NADE draws its units in order, lowest first, and independent Bernoulli units all at once.
 
     A long song can be made in several runs by feeding u_end, v_end back as u_start, v_start.
     `fused` lets XLA fuse the sampling arithmetic: faster for hundreds of songs, slower for a few.
@@ -332,7 +424,7 @@ def build_generation_graph(hp, fused=False, blocks=1):
     def body(t, u_tm1, v_tm1, music):
         bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
-        v_t = RBM.gibbs_sample(v_tm1, p.W, bv_t, bh_t, hp.k_generate, step_seed, fused, blocks)
+        v_t = CONDITIONALS[hp.model].sample(v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed, fused, blocks)
         return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
@@ -361,6 +453,34 @@ def build_conditional_biases_graph(hp):
     u_tm1, _ = rnn_states(x, tf.zeros([lanes, state_size(hp)]), tf.ones([lanes, steps]), song_starts, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
     return ConditionalBiases(x=x, bv_t=bv_t, bh_t=bh_t, params=p)
+
+
+ExactLikelihood = collections.namedtuple("ExactLikelihood", [
+    "x",            # placeholder [lanes, time, n_visible]: whole songs, one per lane, each from u0
+    "seed",         # placeholder [2] int64: seed of the samples
+    "log_p",        # [lanes, time]: log p(v_t | v_<t) of every frame, exact
+    "samples",      # [lanes, time, n_samples, n_visible]: exact draws of each frame given the true frames before it
+    "params",
+])
+
+
+def build_exact_likelihood_graph(hp, n_samples):
+    """For a model with an exact likelihood (exact(hp)): every frame's log p(v_t | v_<t) and
+    `n_samples` draws from it, each given the true frames before it (evaluation)."""
+    if not exact(hp):
+        raise ValueError(f"a {hp.model} has no exact likelihood; estimate it with build_frame_likelihood_graph")
+    nv = hp.n_visible
+    song = build_conditional_biases_graph(hp)
+    lanes, steps = tf.shape(song.x)[0], tf.shape(song.x)[1]
+    conditional, p = CONDITIONALS[hp.model], song.params
+    bv = tf.reshape(song.bv_t, [-1, nv])                                                 # [lanes * time, nv]
+    bh = None if song.bh_t is None else tf.reshape(song.bh_t, [-1, hp.n_hidden])         # [lanes * time, nh]
+    log_p = tf.reshape(conditional.log_prob(tf.reshape(song.x, [-1, nv]), p, bv, bh), [lanes, steps])
+    seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
+    repeat = lambda b: None if b is None else tf.repeat(b, n_samples, axis=0)            # [lanes * time * n, ...]
+    drawn = conditional.sample(None, p, repeat(bv), repeat(bh), hp.k_generate, seed, False, 1)
+    return ExactLikelihood(x=song.x, seed=seed, log_p=log_p, samples=tf.reshape(drawn, [lanes, steps, n_samples, nv]),
+                           params=p)
 
 
 FrameLikelihood = collections.namedtuple("FrameLikelihood", [

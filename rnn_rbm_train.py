@@ -99,7 +99,7 @@ def main(argv=None):
     with graph.as_default():
         tf.set_random_seed(hp.seed)
         model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp))
-        state = list(model.params) + list(model.optimizer_state.values())
+        state = rnn_rbm.variables(model.params) + list(model.optimizer_state.values())
         saver = checkpoints.make_saver(model.params, model.optimizer_state)
         sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES))
         sess.run(tf.global_variables_initializer())

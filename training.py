@@ -121,8 +121,9 @@ class CtrlC:
 
 
 def gibbs_blocks(hp):
-    """Side-by-side Gibbs blocks of the training graph for hp's chunks, on this machine's cores."""
-    return rnn_rbm.gibbs_blocks(hp.batch_songs * hp.chunk_len, CORES)
+    """Side-by-side Gibbs blocks of the training graph for hp's chunks, on this machine's cores
+    (1 for a model without Gibbs chains)."""
+    return 1 if rnn_rbm.exact(hp) else rnn_rbm.gibbs_blocks(hp.batch_songs * hp.chunk_len, CORES)
 
 
 def learning_rate(hp, epoch):

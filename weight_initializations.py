@@ -1,7 +1,9 @@
 """Pretrain the RBM (W, bv, bh) with CD-k on every RBM row of the training songs.
 
 Writes parameter_checkpoints/initialized.ckpt, the starting point of rnn_rbm_train.py. The
-RNN weights are drawn small (init_std_rnn) and u0, bu start at zero. With
+RNN weights are drawn small (init_std_rnn) and u0, bu start at zero. With --model rnn-nade
+the NADE (W, V, bv, bh) is pretrained instead, by SGD on its exact -log p; with --model rnn
+only bv, the independent units' log-odds, is. With
 --rnn-pretrain-epochs N the RNN is then trained alone for N epochs to predict each row with
 independent Bernoulli units (the paper's RNN initialisation), which sets Wuv, Wvu, Wuu, bu, u0.
 
@@ -59,9 +61,9 @@ def visible_log_odds(rows, min_prob):
     return np.log(p / (1.0 - p)).astype(np.float32)
 
 
-def pretrain_rbm(sess, rbm, rows, hp, epochs, check):
-    """CD-k epochs `epochs` of the RBM pretraining graph `rbm` over `rows`, each epoch's
-    batches in an order fixed by (seed, epoch); yields (epoch, mean cost) after each."""
+def pretrain_frames(sess, rbm, rows, hp, epochs, check):
+    """Epochs `epochs` of the frame pretraining graph `rbm` (rnn_rbm.build_frame_pretraining_graph)
+    over `rows`, each epoch's batches in an order fixed by (seed, epoch); yields (epoch, mean cost) after each."""
     for epoch in epochs:
         order = np.random.default_rng([hp.seed, epoch]).permutation(len(rows))
         total = 0.0
@@ -109,18 +111,19 @@ def main(argv=None):
     done = (run["epoch"], 0) if run["stage"] == "rbm" else (hp.pretrain_epochs, run["epoch"])
     if resumed:
         log.info("resuming %s after %s pretraining epoch %d", resumed, run["stage"].upper(), run["epoch"])
-    log.info("pretraining a %d x %d RBM with CD-%d on %d rows for %d epochs",
-             hp.n_visible, hp.n_hidden, hp.pretrain_k, len(rows), hp.pretrain_epochs)
+    frame = {"rnn-rbm": f"RBM with CD-{hp.pretrain_k}", "rnn-nade": "NADE", "rnn": "Bernoulli units"}[hp.model]
+    log.info("pretraining a %d x %d %s (%s, %s cell) on %d rows for %d epochs",
+             hp.n_visible, hp.n_hidden, frame, hp.model, hp.cell, len(rows), hp.pretrain_epochs)
 
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
         params = rnn_rbm.create_params(hp)
-        rbm = rnn_rbm.build_rbm_pretraining_graph(hp, params)
+        rbm = rnn_rbm.build_frame_pretraining_graph(hp, params)
         rnn = rnn_rbm.build_rnn_pretraining_graph(hp, params) if hp.rnn_pretrain_epochs else None
         run_state = {"bo": rnn.bo, **rnn.optimizer_state} if rnn else {}
-        state = list(params) + list(run_state.values())
+        state = rnn_rbm.variables(params) + list(run_state.values())
         saver = checkpoints.make_saver(params)
         mean_cost, nll = run.get("pretrain_cost", float("nan")), run.get("rnn_pretrain_nll", float("nan"))
         stage, epoch = run["stage"], run["epoch"]
@@ -138,8 +141,8 @@ def main(argv=None):
             ctrl_c.install()
             try:
                 last_whole_epoch = training.snapshot(sess, state)
-                bar = tqdm(pretrain_rbm(sess, rbm, rows, hp, range(done[0] + 1, hp.pretrain_epochs + 1), ctrl_c.check),
-                           desc="pretraining RBM", unit="epoch", initial=done[0], total=hp.pretrain_epochs,
+                bar = tqdm(pretrain_frames(sess, rbm, rows, hp, range(done[0] + 1, hp.pretrain_epochs + 1), ctrl_c.check),
+                           desc=f"pretraining {frame.split()[0]}", unit="epoch", initial=done[0], total=hp.pretrain_epochs,
                            disable=args.quiet)
                 for epoch, mean_cost in bar:
                     last_whole_epoch = training.snapshot(sess, state)
@@ -171,8 +174,8 @@ def main(argv=None):
                                     data=args.data, split=args.split, pretrain_cost=mean_cost, **extra)
     if resumed:
         checkpoints.remove(resumed)       # finished: initialized.ckpt holds all it had
-    log.info("wrote %s in %.1f s (final CD-%d cost %.4f); next: python rnn_rbm_train.py <epochs>",
-             path, time.time() - start, hp.pretrain_k, mean_cost)
+    log.info("wrote %s in %.1f s (final %s cost %.4f); next: python rnn_rbm_train.py <epochs>",
+             path, time.time() - start, frame, mean_cost)
     return 0
 
 

@@ -1,8 +1,11 @@
 """The RNN-RBM graph: conditioning, recurrence, chunking, and generation."""
+import itertools
+
 import numpy as np
 import pytest
 from tf1 import tf
 
+import config
 import rnn_rbm
 from config import HParams
 
@@ -11,7 +14,7 @@ HP = HParams(lowest_note=60, highest_note=65, steps_per_rbm=2, n_hidden=5, n_hid
 
 
 def np_params(sess, params):
-    return params._replace(**{name: sess.run(var) for name, var in params._asdict().items()})
+    return params._replace(**{name: sess.run(var) for name, var in params._asdict().items() if var is not None})
 
 
 def sigmoid(a):
@@ -70,18 +73,87 @@ def song(seed, steps=7):
     return (np.random.default_rng(seed).random((steps, HP.n_visible)) < 0.4).astype(np.float32)
 
 
-def test_rbm_at_t_never_sees_v_t_whatever_the_cell(model):
-    sess, m, cell = model
-    x = song(1)
-    changed = x.copy()
-    t = 3
-    changed[t] = 1.0 - changed[t]
-    bv_a, bh_a = sess.run([m.bv_t, m.bh_t], {m.x: x[None]})
-    bv_b, bh_b = sess.run([m.bv_t, m.bh_t], {m.x: changed[None]})
-    np.testing.assert_array_equal(bv_a[0, :t + 1], bv_b[0, :t + 1])   # rows up to t are unchanged ...
-    np.testing.assert_array_equal(bh_a[0, :t + 1], bh_b[0, :t + 1])
-    assert np.abs(bv_a[0, t + 1] - bv_b[0, t + 1]).max() > 1e-3       # ... and row t+1 hears about v_t
-    assert np.abs(bh_a[0, t + 1] - bh_b[0, t + 1]).max() > 1e-3
+@pytest.mark.parametrize("model_name", config.MODELS)
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_distribution_at_t_never_sees_v_t_whatever_the_model_and_cell(model_name, cell):
+    hp = HP.replace(model=model_name, cell=cell, init_std_W=0.5)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(1)
+        m = rnn_rbm.build_training_graph(hp)
+        fetch = [m.bv_t] + ([m.bh_t] if m.bh_t is not None else [])
+        exact = rnn_rbm.build_exact_likelihood_graph(hp, 1) if rnn_rbm.exact(hp) else None
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            if exact:         # the same weights in the likelihood graph
+                sess.run([mine.assign(theirs) for mine, theirs in zip(rnn_rbm.variables(exact.params),
+                                                                       rnn_rbm.variables(m.params))])
+            x = song(1)
+            changed = x.copy()
+            t = 3
+            changed[t] = 1.0 - changed[t]
+            before, after = (sess.run(fetch, {m.x: rows[None]}) for rows in (x, changed))
+            for a, b in zip(before, after):
+                np.testing.assert_array_equal(a[0, :t + 1], b[0, :t + 1])   # rows up to t are unchanged ...
+                assert np.abs(a[0, t + 1] - b[0, t + 1]).max() > 1e-3       # ... and row t+1 hears about v_t
+            if exact:
+                log_p = [sess.run(exact.log_p, {exact.x: rows[None]})[0] for rows in (x, changed)]
+                np.testing.assert_array_equal(log_p[0][:t], log_p[1][:t])
+                assert log_p[0][t] != log_p[1][t] and abs(log_p[0][t + 1] - log_p[1][t + 1]) > 1e-4
+
+
+TINY_EXACT = HParams(lowest_note=60, highest_note=62, articulation=False, steps_per_rbm=1, n_hidden=4,
+                     n_hidden_recurrent=3, init_std_W=0.8, init_std_rnn=0.8)       # 3 units: 64 two-frame songs
+
+
+def exact_model(model_name, cell, n_samples=1):
+    """(session, generation graph, likelihood graph with the same weights) of a tiny exact model."""
+    hp = TINY_EXACT.replace(model=model_name, cell=cell)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(3)
+        gen = rnn_rbm.build_generation_graph(hp)
+        exact = rnn_rbm.build_exact_likelihood_graph(hp, n_samples)
+        sess = tf.Session(graph=graph)
+        sess.run(tf.global_variables_initializer())
+        sess.run([mine.assign(theirs + 0.3) for mine, theirs in zip(rnn_rbm.variables(exact.params),
+                                                                     rnn_rbm.variables(gen.params))])
+        sess.run([mine.assign(theirs) for mine, theirs in zip(rnn_rbm.variables(gen.params),
+                                                               rnn_rbm.variables(exact.params))])
+    return sess, gen, exact
+
+
+def two_frame_songs():
+    return np.array(list(itertools.product([0, 1], repeat=6)), np.float32).reshape(64, 2, 3)
+
+
+@pytest.mark.parametrize("model_name, cell", [("rnn-nade", "rnn"), ("rnn-nade", "lstm"), ("rnn", "gru")])
+def test_exact_song_probabilities_sum_to_one_and_generation_draws_from_them(model_name, cell):
+    sess, gen, exact = exact_model(model_name, cell)
+    with sess:
+        songs = two_frame_songs()
+        p = np.exp(sess.run(exact.log_p, {exact.x: songs}).astype(np.float64).sum(1))       # [64]
+        assert p.sum() == pytest.approx(1.0, abs=1e-5)
+        n = 100_000
+        music = sess.run(gen.music, {gen.n_songs: n, gen.n_steps: 2, gen.seed: [9, 0]})   # [n, 2, 3]
+    index = music.reshape(n, 6).astype(np.int64) @ (1 << np.arange(6)[::-1])          # two_frame_songs' order
+    frequencies = np.bincount(index, minlength=64) / n
+    np.testing.assert_allclose(frequencies, p, atol=4 * np.sqrt(p * (1 - p) / n).max() + 1e-4)
+
+
+def test_the_likelihood_graphs_samples_are_draws_of_each_frame_given_the_true_frames_before():
+    sess, _, exact = exact_model("rnn-nade", "rnn", n_samples=50_000)
+    with sess:
+        song_ = np.array([[[1, 0, 1], [0, 1, 1]]], np.float32)
+        samples = sess.run(exact.samples, {exact.x: song_, exact.seed: [4, 0]})[0, 1]     # frame 2 given frame 1
+        songs = np.concatenate([np.repeat(song_[:, :1], 8, 0), every_frame()[:, None]], 1)   # [8, 2, 3]
+        p = np.exp(sess.run(exact.log_p, {exact.x: songs})[:, 1].astype(np.float64))
+    frequencies = np.bincount(samples.astype(np.int64) @ [4, 2, 1], minlength=8) / len(samples)
+    np.testing.assert_allclose(frequencies, p, atol=4 * np.sqrt(p * (1 - p) / len(samples)).max() + 1e-4)
+
+
+def every_frame():
+    return np.array(list(itertools.product([0, 1], repeat=3)), np.float32)
 
 
 def test_biases_and_recurrence_match_numpy_for_every_cell(model):
@@ -125,7 +197,7 @@ def test_lanes_reset_at_song_starts_and_skip_padding(model):
 
 def test_padding_never_reaches_the_gradients(model):
     sess, m, cell = model
-    grads = tf.gradients(m.cost, list(m.params))
+    grads = tf.gradients(m.cost, rnn_rbm.variables(m.params))
     x = np.zeros((1, 6, HP.n_visible), np.float32)
     x[0, :3] = song(6, steps=3)
     mask = np.array([[1, 1, 1, 0, 0, 0]], np.float32)
@@ -194,7 +266,7 @@ def test_generation_in_segments_equals_one_run(cell):
 def test_batched_loss_equals_per_song_loss_on_the_same_draws(model):
     # the same negative samples v* fed to every layout: one song per run, two lanes, one lane of two songs
     sess, m, cell = model
-    grads = tf.gradients(m.cost, list(m.params))
+    grads = tf.gradients(m.cost, rnn_rbm.variables(m.params))
     rng = np.random.default_rng(11)
     a, b = song(12, steps=7), song(13, steps=5)
     sample_a, sample_b = [(rng.random(s.shape) < 0.3).astype(np.float32) for s in (a, b)]
@@ -237,7 +309,7 @@ def test_weight_decay_adds_its_gradient_to_the_weights_only():
             before = np_params(sess, m.params)
             if decay == 0.0:
                 start = before
-            for var, value in zip(m.params, start):
+            for var, value in zip(rnn_rbm.variables(m.params), rnn_rbm.variables(start)):
                 var.load(value, sess)
             sess.run(m.train_op, {m.x: x})
             after[decay] = np_params(sess, m.params)

@@ -1,0 +1,91 @@
+"""NADE maths against plain NumPy: exact probabilities, their gradient, and exact sampling."""
+import itertools
+
+import numpy as np
+import pytest
+from tf1 import tf
+
+import NADE
+
+NV, NH = 5, 3
+
+
+def np_log_prob(v, W, V, b, c):
+    """log p(v) of one frame by the textbook loop over units, in float64."""
+    a, total = np.array(c, np.float64), 0.0
+    for i in range(len(v)):
+        p = 1.0 / (1.0 + np.exp(-(b[i] + V[:, i] @ (1.0 / (1.0 + np.exp(-a))))))
+        total += np.log(p if v[i] else 1.0 - p)
+        a = a + v[i] * W[i]
+    return total
+
+
+@pytest.fixture
+def nade():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(NV, NH)), rng.normal(size=(NH, NV)), rng.normal(size=NV), rng.normal(size=NH)
+
+
+def every_state(n):
+    return np.array(list(itertools.product([0, 1], repeat=n)), np.float32)
+
+
+def run(fn, *arrays):
+    with tf.Graph().as_default(), tf.Session() as sess:
+        return sess.run(fn(*(tf.constant(a, tf.float32) for a in arrays)))
+
+
+def test_probabilities_of_every_state_sum_to_one_and_match_numpy(nade):
+    states = every_state(NV)
+    log_p = run(NADE.log_prob, states, *nade)
+    assert np.exp(log_p.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(log_p, [np_log_prob(v, *nade) for v in states], atol=1e-5)
+
+
+def test_per_frame_biases_give_each_frame_its_own_distribution(nade):
+    W, V, b, c = nade
+    rng = np.random.default_rng(1)
+    v = (rng.random((4, NV)) < 0.5).astype(np.float32)
+    bs, cs = rng.normal(size=(4, NV)), rng.normal(size=(4, NH))
+    got = run(lambda *a: NADE.log_prob(a[0], a[1], a[2], a[3], a[4]), v, W, V, bs, cs)
+    np.testing.assert_allclose(got, [np_log_prob(v[r], W, V, bs[r], cs[r]) for r in range(4)], atol=1e-5)
+
+
+def test_gradient_of_log_p_matches_numpy_finite_differences(nade):
+    v = np.array([1, 0, 1, 1, 0], np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        params = [tf.constant(a, tf.float32) for a in nade]
+        grads = sess.run(tf.gradients(NADE.log_prob(tf.constant(v[None]), *params)[0], params))
+    eps = 1e-6
+    for which, (array, grad) in enumerate(zip(nade, grads)):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            up, down = [a.copy() for a in nade], [a.copy() for a in nade]
+            up[which][index] += eps
+            down[which][index] -= eps
+            numeric[index] = (np_log_prob(v, *up) - np_log_prob(v, *down)) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, atol=2e-4, err_msg=f"parameter {which}")
+
+
+def test_unit_i_never_sees_itself_or_the_units_above_it(nade):
+    rng = np.random.default_rng(2)
+    v = (rng.random((1, NV)) < 0.5).astype(np.float32)
+    before = run(NADE.logits, v, *nade)[0]
+    for i in range(NV):
+        changed = v.copy()
+        changed[0, i:] = 1.0 - changed[0, i:]
+        after = run(NADE.logits, changed, *nade)[0]
+        np.testing.assert_array_equal(after[:i + 1], before[:i + 1])
+
+
+def test_sample_frequencies_match_the_exact_probabilities(nade):
+    n = 200_000
+    with tf.Graph().as_default(), tf.Session() as sess:
+        W, V, b, c = (tf.constant(a, tf.float32) for a in nade)
+        drawn = sess.run(NADE.sample(W, V, b, c, tf.constant([3, 4], tf.int64), n=n))
+        again = sess.run(NADE.sample(W, V, b, c, tf.constant([3, 4], tf.int64), n=n))
+    np.testing.assert_array_equal(drawn, again)                       # a function of the seed
+    index = drawn.astype(np.int64) @ (1 << np.arange(NV)[::-1])       # every_state's order
+    frequencies = np.bincount(index, minlength=2 ** NV) / n
+    exact = np.exp([np_log_prob(v, *nade) for v in every_state(NV)])
+    np.testing.assert_allclose(frequencies, exact, atol=4 * np.sqrt(exact * (1 - exact) / n).max())
