@@ -1,6 +1,6 @@
 """Speed of training and generation, one JSON object per line.
 
-    python benchmark.py [--quick] [--only train,random,generate,paper] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
+    python benchmark.py [--quick] [--only train,random,generate,paper,models] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
 
 - train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
   at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
@@ -9,7 +9,12 @@
   CD-15 training rows/s that each could feed at most.
 - generate: RBM steps/s of generation (k = 25) for 1 song and for a batch of songs.
 - paper: the 2012 paper's preset (88 keys, 1 frame per RBM, 150 hidden): seconds per
-  training epoch on Nottingham, when ../shared/data/benchmarks is there.
+  training epoch on Nottingham, and the time of evaluating JSB test (AIS for the shipped RNN-RBM,
+  exact for an RNN-NADE), when ../shared/data/benchmarks is there.
+- models: every --models and --cells at both presets (the original's on the default data, the
+  paper's on JSB train), with reproduce.py's 8 lanes and Adam: training rows/s and seconds per
+  epoch, generation steps/s of one song, and each one's epoch time over that of the rnn-rbm and
+  of the rnn cell at the same preset.
 Each line also gives the peak resident memory of the process so far.
 """
 import itertools
@@ -18,6 +23,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -41,7 +47,8 @@ BENCHMARKS = os.path.join(HERE, "..", "shared", "data", "benchmarks")
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
-    parser.add_argument("--only", default="train,random,generate,paper", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--only", default="train,random,generate,paper,models", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--models", default=",".join(config.MODELS), help="models (--model) of the models part (default: %(default)s)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
     parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
     parser.add_argument("--cells", default="rnn,lstm,gru", help="recurrences (--cell) to time training with (default: %(default)s)")
@@ -190,7 +197,55 @@ def main(argv=None):
             emit(part="paper", dataset="JSB Chorales test", evaluation="AIS", chains=eval_args.chains,
                  temperatures=eval_args.betas, songs=eval_args.max_songs or "all", frames=result.frames,
                  seconds=round(time.time() - start, 1), ll_per_frame=round(result.ll, 3), acc=round(result.acc, 4))
+        nade = os.path.join(HERE, checkpoints.SHIPPED_BENCHMARKS, "jsb_nade.ckpt")
+        if os.path.exists(jsb):
+            with tempfile.TemporaryDirectory() as folder:
+                if not checkpoints.exists(nade):      # an untrained one costs the same to evaluate
+                    nade = fresh_checkpoint(config.preset("paper", model="rnn-nade"), os.path.join(folder, "nade.ckpt"))
+                eval_args = evaluation.Settings(max_songs=2, chains=4) if args.quick else evaluation.Settings()
+                start = time.time()
+                result = evaluation.evaluate_checkpoint(nade, jsb, "test", eval_args)
+                emit(part="paper", dataset="JSB Chorales test", evaluation="exact", model="rnn-nade",
+                     checkpoint=os.path.relpath(nade, HERE) if nade.startswith(HERE) else "untrained",
+                     samples_for_acc=eval_args.chains, songs=eval_args.max_songs or "all", frames=result.frames,
+                     seconds=round(time.time() - start, 1), ll_per_frame=round(result.ll, 3), acc=round(result.acc, 4))
+
+    if "models" in parts:
+        jsb = os.path.join(BENCHMARKS, "JSB Chorales.pickle")
+        presets = {"original": (hp, lambda: datasets.load_songs(args.data, hp))}
+        if os.path.exists(jsb):
+            paper = config.preset("paper")
+            presets["paper"] = (paper, lambda: datasets.load_data(jsb, paper, "train"))
+        else:
+            emit(part="models", skipped=f"paper preset: {jsb} not found")
+        datasets.ensure_default_data(args.data)
+        for name, (base, load) in presets.items():
+            song_rows = datasets.songs_to_rows(load(), base)
+            song_rows = song_rows[:16] if args.quick else song_rows
+            epoch_seconds = {}
+            for model, cell in itertools.product(args.models.split(","), args.cells.split(",")):
+                run_hp = base.replace(model=model, cell=cell, batch_songs=8, optimizer="adam").validate()
+                rate, _ = train_throughput(song_rows, run_hp, seconds)
+                frames = sum(len(r) for r in song_rows)
+                epoch_seconds[model, cell] = frames / rate
+                steps = 10 if args.quick else 100
+                took = generate_throughput(run_hp, 1, steps, *rnn_rbm.sampling_layout(1, training.CORES, run_hp))
+                ratio = lambda other: (round(epoch_seconds[model, cell] / epoch_seconds[other], 2)
+                                       if other in epoch_seconds else None)
+                emit(part="models", preset=name, model=model, cell=cell, batch_songs=8, rows_per_s=round(rate),
+                     seconds_per_epoch=round(epoch_seconds[model, cell], 2), epoch_rows=frames,
+                     generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio(("rnn-rbm", cell)),
+                     epoch_time_vs_rnn_cell=ratio((model, "rnn")))
     return 0
+
+
+def fresh_checkpoint(hp, path):
+    """Write a checkpoint of hp's model with its initial weights to `path`."""
+    with tf.Graph().as_default():
+        params = rnn_rbm.create_params(hp)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            return checkpoints.save(sess, checkpoints.make_saver(params), path, hp)
 
 
 if __name__ == "__main__":

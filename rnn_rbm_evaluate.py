@@ -25,6 +25,9 @@ the standard error that these samples leave. The pooled form sum E[TP] / sum E[T
 over all frames is logged too, and so is the ACC of repeating the previous true frame, a
 trivial prediction that scores well where the music often holds.
 
+A model with an exact likelihood (--model rnn-nade or rnn) needs no AIS: its LL is exact, and
+its ACC comes from --chains exact draws of each frame given the true frames before it.
+
 --baseline evaluates the independent-Bernoulli model instead: one probability per key, the
 key's frequency in the train split (add-one smoothed).
 
@@ -55,7 +58,7 @@ def build_parser():
     parser.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
     parser.add_argument("--baseline", action="store_true", help="evaluate the independent-Bernoulli baseline instead")
     parser.add_argument("--chains", type=int, default=DEFAULTS.chains,
-                        help="AIS chains per frame; with --baseline, predictions sampled per frame for ACC "
+                        help="AIS chains per frame; with --baseline or an exact model, predictions sampled per frame for ACC "
                              "(default: %(default)s)")
     parser.add_argument("--betas", type=int, default=DEFAULTS.betas, help="AIS temperatures after beta = 0 (default: %(default)s)")
     parser.add_argument("--raise", dest="raise_ll", action="store_true",

@@ -7,7 +7,8 @@ bv_t = bv + u_{t-1}.Wuv and bh_t = bh + u_{t-1}.Wuh. Multiplying W, bv, bh, Wuv 
 alpha multiplies every frame's energy by alpha: alpha > 1 concentrates each p(v_t | v_<t) on
 its likeliest frames, alpha < 1 spreads it out. The RNN (Wvu, Wuu, bu, u0) is not touched,
 so the output is an RNN-RBM of the same shape that every script takes, and its hparams.json
-records the alpha it carries (alphas of repeated sharpening multiply).
+records the alpha it carries (alphas of repeated sharpening multiply). An rnn model (independent
+Bernoulli units, bv and Wuv) sharpens the same way; an rnn-nade is refused.
 
 A sharper model trades log-likelihood for expected accuracy; choose alpha on the valid split
 with rnn_rbm_evaluate.py. Sharper conditionals need more AIS temperatures, so check that
@@ -45,12 +46,16 @@ def sharpen(checkpoint, out, alpha):
     if checkpoints.exists(out):
         raise ValueError(f"{out} exists already; remove it or choose another name")
     hp, run = checkpoints.load_hparams(checkpoint)
+    if hp.model == "rnn-nade":
+        raise ValueError(f"{checkpoint} is an RNN-NADE, whose conditionals are not exp(-energy): scaling its weights "
+                         "does not set a temperature. Sharpen an rnn-rbm or rnn checkpoint")
     with tf.Graph().as_default():
         params = rnn_rbm.create_params(hp)
         saver = checkpoints.make_saver(params)
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
-            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED])
+            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED
+                      if getattr(params, name) is not None])      # an rnn model has bv and Wuv only
             run.update(alpha=run.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
             checkpoints.save(sess, saver, out, hp, **run)
     log.info("wrote %s: %s at alpha %g", out, checkpoint, run["alpha"])

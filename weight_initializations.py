@@ -45,6 +45,9 @@ def build_parser():
     parser.add_argument("--preset", default="original", choices=sorted(config.PRESETS),
                         help="starting hyper-parameters: 'original' (Shiebler's) or 'paper' (the 2012 paper's "
                              "88-key, one-frame, 150-hidden model); options below override them (default: %(default)s)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="wall-clock budget of each pretraining stage: a stage stops after the epoch that reaches "
+                             "it, and the checkpoint records the epochs done (default: none)")
     parser.add_argument("--resume", action="store_true",
                         help=f"continue the pretraining that Ctrl-C saved to <checkpoint-dir>/{training.PRETRAINING_INTERRUPTED}")
     config.add_hparam_arguments(parser, config.PRETRAIN)
@@ -73,6 +76,10 @@ def pretrain_frames(sess, rbm, rows, hp, epochs, check):
             total += float(c) * len(batch)
             check()
         yield epoch, total / len(rows)
+
+
+def out_of_time(args, start):
+    return args.minutes is not None and time.time() - start >= 60.0 * args.minutes
 
 
 def resume_state(args, given):
@@ -144,17 +151,28 @@ def main(argv=None):
                 bar = tqdm(pretrain_frames(sess, rbm, rows, hp, range(done[0] + 1, hp.pretrain_epochs + 1), ctrl_c.check),
                            desc=f"pretraining {frame.split()[0]}", unit="epoch", initial=done[0], total=hp.pretrain_epochs,
                            disable=args.quiet)
+                stage_start = time.time()
                 for epoch, mean_cost in bar:
                     last_whole_epoch = training.snapshot(sess, state)
                     bar.set_postfix(cost=f"{mean_cost:.4f}")
+                    if out_of_time(args, stage_start) and epoch < hp.pretrain_epochs:
+                        log.info("--minutes %g reached: the frame pretraining stops after epoch %d", args.minutes, epoch)
+                        hp = hp.replace(pretrain_epochs=epoch)
+                        break
                 stage, epoch = "rnn", done[1]
                 if rnn:
                     bar = tqdm(range(done[1] + 1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch",
                                initial=done[1], total=hp.rnn_pretrain_epochs, disable=args.quiet)
+                    stage_start = time.time()
                     for rnn_epoch in bar:
                         nll = training.train_epoch(sess, rnn, song_rows, hp, rnn_epoch, ctrl_c.check)
                         epoch, last_whole_epoch = rnn_epoch, training.snapshot(sess, state)
                         bar.set_postfix(nll=f"{nll:.4f}")
+                        if out_of_time(args, stage_start) and rnn_epoch < hp.rnn_pretrain_epochs:
+                            log.info("--minutes %g reached: the RNN pretraining stops after epoch %d",
+                                     args.minutes, rnn_epoch)
+                            hp = hp.replace(rnn_pretrain_epochs=rnn_epoch)
+                            break
                     log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs",
                              nll, hp.rnn_pretrain_epochs)
             except KeyboardInterrupt:

@@ -23,10 +23,26 @@ def test_quick_benchmark_prints_one_json_object_per_line(tmp_path, capsys):
         (cell, lanes) for cell in ("rnn", "gru") for lanes in (2,)]
     if "paper" in parts:
         paper = [r for r in records if r["part"] == "paper"]
-        assert len(paper) == 2
+        assert len(paper) == 2 + os.path.exists(os.path.join(benchmarks, "JSB Chorales.pickle"))
         done = [r for r in paper if "skipped" not in r]
         for record in done:
             assert record["dataset"] in ("Nottingham train", "JSB Chorales test")
         ais = [r for r in done if r.get("evaluation") == "AIS"]
         if os.path.exists(os.path.join(benchmarks, "JSB Chorales.pickle")):
             assert len(ais) == 1 and isinstance(ais[0]["acc"], float) and isinstance(ais[0]["ll_per_frame"], float)
+
+
+def test_quick_models_part_times_each_model_and_cell_at_each_preset(tmp_path, capsys):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    write_midi(str(songs / "a.mid"), [(60 + (i % 5), 120 * i, 120 * (i + 1)) for i in range(96)])
+    capsys.readouterr()
+    assert benchmark.main(["--quick", "--only", "models", "--data", str(songs), "--models", "rnn-nade,rnn",
+                           "--cells", "rnn"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    timed = [r for r in records if "skipped" not in r]
+    presets = ["original"] + (["paper"] if os.path.exists(os.path.join(SHARED, "data", "benchmarks", "JSB Chorales.pickle")) else [])
+    assert [(r["preset"], r["model"]) for r in timed] == [(p, m) for p in presets for m in ("rnn-nade", "rnn")]
+    for record in timed:
+        assert record["rows_per_s"] > 0 and record["generate_steps_per_s"] > 0
+        assert record["epoch_time_vs_rnn_cell"] == 1.0 and record["epoch_time_vs_rnn_rbm"] is None

@@ -67,3 +67,17 @@ def test_initialized_checkpoint_carries_its_hparams(tiny_run):
     hp, extra = checkpoints.load_hparams(str(tiny_run / "ckpt" / "initialized.ckpt"))
     assert hp.n_hidden == 8 and hp.n_hidden_recurrent == 6 and hp.pretrain_epochs == 1
     assert np.isfinite(extra["pretrain_cost"])
+
+
+def test_minutes_stops_each_stage_after_the_epoch_that_spends_them_and_records_the_epochs_done(user_copy, tmp_path,
+                                                                                                monkeypatch, capsys):
+    monkeypatch.chdir(user_copy)
+    folder = str(tmp_path / "pre")
+    code, err = run_cli(weight_initializations, ["--data", "songs", "--cache-dir", "", "--checkpoint-dir", folder,
+                                                 *TINY_MODEL, "--model", "rnn-nade", "--pretrain-epochs", "50",
+                                                 "--rnn-pretrain-epochs", "50", "--minutes", "0.00001"], capsys)
+    assert code == 0, err
+    hp, run = checkpoints.load_hparams(os.path.join(folder, "initialized.ckpt"))
+    assert (hp.model, hp.pretrain_epochs, hp.rnn_pretrain_epochs) == ("rnn-nade", 1, 1)
+    assert np.isfinite(run["pretrain_cost"]) and 0 < run["pretrain_cost"] < 8 * 24 * np.log(2)
+    assert "V" in weights(os.path.join(folder, "initialized.ckpt"))
