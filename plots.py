@@ -18,16 +18,31 @@ def save_piano_roll_png(roll, path, lowest_note=midi_manipulation.LOWEST_NOTE, a
     Played steps are drawn as bars, and the step where a note starts (its articulate bit) is
     marked darker, so repeated notes stay distinct.
     """
+    return save_piano_rolls_png([roll], path, lowest_note, articulation, [title])
+
+
+def save_piano_rolls_png(rolls, path, lowest_note=midi_manipulation.LOWEST_NOTE, articulation=True, titles=None):
+    """Write several rolls side by side, on one scale of notes, as one PNG at `path` (save_piano_roll_png)."""
     plt = _pyplot()
-    roll = np.asarray(roll) != 0
-    n_keys = roll.shape[1] // 2 if articulation else roll.shape[1]
-    play, strike = roll[:, :n_keys], roll[:, n_keys:] if articulation else np.zeros((len(roll), n_keys), bool)
-    used = np.flatnonzero(play.any(axis=0))
+    rolls = [np.asarray(roll) != 0 for roll in rolls]
+    n_keys = rolls[0].shape[1] // 2 if articulation else rolls[0].shape[1]
+    used = np.flatnonzero(np.any([roll[:, :n_keys].any(axis=0) for roll in rolls], axis=0))
     low, high = (used[0], used[-1]) if len(used) else (0, n_keys - 1)
     low, high = max(0, low - 2), min(n_keys - 1, high + 2)
+    longest = max(len(roll) for roll in rolls)
+    fig, axes = plt.subplots(1, len(rolls), sharey=True, squeeze=False, dpi=100,
+                             figsize=(min(20 * len(rolls), len(rolls) * (4 + longest / 24)), 2 + (high - low) / 8))
+    for ax, roll, title in zip(axes[0], rolls, titles or [None] * len(rolls)):
+        _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
+
+def _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title):
+    play, strike = roll[:, :n_keys], roll[:, n_keys:] if articulation else np.zeros((len(roll), n_keys), bool)
     image = play[:, low:high + 1].T * 1.0 + strike[:, low:high + 1].T * 1.0   # 1 = held, 2 = struck
-    fig, ax = plt.subplots(figsize=(min(20, 4 + len(roll) / 24), 2 + (high - low) / 8), dpi=100)
     bars = len(roll) / STEPS_PER_BAR
     ax.imshow(image, origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=2, interpolation="nearest",
               extent=(0, bars, low - 0.5 + lowest_note, high + 0.5 + lowest_note))
@@ -38,10 +53,6 @@ def save_piano_roll_png(roll, path, lowest_note=midi_manipulation.LOWEST_NOTE, a
     ax.grid(axis="x", color="0.85", linewidth=0.5)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _pyplot():
@@ -57,8 +68,8 @@ def save_loss_curve_png(log, path):
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(log["epoch"], log["cost"], marker="." if len(log) < 50 else None)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("mean F(v) - F(v*) per row")
-    ax.set_title("RNN-RBM training cost")
+    ax.set_ylabel("cost per row")
+    ax.set_title("training cost: F(v) - F(v*) (RNN-RBM), -log p (RNN-NADE, RNN)")
     ax.grid(color="0.9")
     fig.tight_layout()
     fig.savefig(path)

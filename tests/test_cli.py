@@ -9,15 +9,16 @@ import benchmark
 import fuzz_midi
 import make_default_data
 import plot_piano_roll
+import reproduce
 import rnn_rbm_evaluate
 import rnn_rbm_generate
 import rnn_rbm_train
 import sharpen_checkpoint
 import weight_initializations
-from conftest import ROOT, run_cli, run_in
+from conftest import ROOT, run_cli, run_in, write_midi
 
 SCRIPTS = [weight_initializations, rnn_rbm_train, rnn_rbm_generate, rnn_rbm_evaluate, make_default_data,
-           plot_piano_roll, benchmark, fuzz_midi, sharpen_checkpoint]
+           plot_piano_roll, benchmark, fuzz_midi, sharpen_checkpoint, reproduce]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.__name__)
@@ -122,3 +123,16 @@ def test_bad_command_lines_exit_2_with_one_line(tmp_path, capsys):
     empty.mkdir()
     code, err = run_cli(weight_initializations, ["--data", str(empty), "--checkpoint-dir", str(tmp_path)], capsys)
     assert code == 2 and "no .mid or .midi files" in err
+
+
+def test_piano_rolls_side_by_side_share_one_picture(tmp_path, capsys):
+    a, b = str(tmp_path / "a.mid"), str(tmp_path / "b.mid")
+    write_midi(a, [(60 + i % 4, 240 * i, 240 * (i + 1)) for i in range(32)])
+    write_midi(b, [(48 + i % 7, 120 * i, 120 * (i + 1)) for i in range(64)])
+    import matplotlib.image
+    one = matplotlib.image.imread(plot_piano_roll.main([a, "--out", str(tmp_path / "one.png"), "--bars", "4"]))
+    both = matplotlib.image.imread(plot_piano_roll.main([a, b, "--titles", "RNN-RBM,RNN-NADE", "--bars", "4",
+                                                         "--out", str(tmp_path / "both.png")]))
+    assert both.shape[1] > 1.5 * one.shape[1]
+    code, err = run_cli(plot_piano_roll, [a, b, "--titles", "just one"], capsys)
+    assert code == 2 and "one per file" in err
