@@ -10,12 +10,13 @@ on the data is chosen on its valid split, and test is read once, at the end:
    budget (weight_initializations.py --minutes). The NADE and the Bernoulli units learn by
    exact gradients from the start and skip it.
 2. The learning rate: one segment of training from the same start for each of the recipe's
-   two rates; the one with the better valid LL goes on.
+   two rates; the one whose best checkpoint has the better valid LL goes on.
 3. Training in segments of epochs, each about a twelfth of the budget (rnn_rbm_train.py
-   --resume), the valid LL of each segment's checkpoint after it. When a segment does not beat
-   the best valid LL so far, training starts again from the best checkpoint at a third of the
-   learning rate (a new stage folder), until the budget is spent or the rate is a 30th of where
-   it began.
+   --resume), with four checkpoints per segment, each evaluated on valid (as
+   `rnn_rbm_evaluate.py <checkpoint> --split valid` would, in this process). While the newest
+   checkpoint is the best so far, training goes on; otherwise it starts again from the best
+   checkpoint at a third of the learning rate (a new stage folder), until the budget is spent
+   or the rate is a 30th of where it began.
 4. The checkpoint with the best valid LL is evaluated on test (rnn_rbm_evaluate.py), with
    time kept back for it.
 
@@ -35,6 +36,7 @@ import time
 
 import pandas as pd
 
+import checkpoints
 import cli
 import config
 import datasets
@@ -45,15 +47,16 @@ log = logging.getLogger(__name__)
 # What each model's recipe fixes. Everything else is config.py's paper preset.
 RECIPES = {
     "rnn-rbm": dict(pretrain=["--pretrain-epochs", "100"], lrs=(1e-4, 3e-4),
-                    select=["--chains", "20", "--betas", "200"], final=["--chains", "100", "--betas", "500"]),
+                    select=evaluation.Settings(chains=20, betas=200), final=evaluation.Settings()),
     "rnn-nade": dict(pretrain=["--pretrain-epochs", "0"], lrs=(3e-3, 1e-2),
-                     select=["--chains", "10"], final=["--chains", "100"]),
+                     select=evaluation.Settings(chains=10), final=evaluation.Settings()),
     "rnn": dict(pretrain=["--pretrain-epochs", "0"], lrs=(3e-3, 1e-2),
-                select=["--chains", "10"], final=["--chains", "100"]),
+                select=evaluation.Settings(chains=10), final=evaluation.Settings()),
 }
 TRAIN = ["--optimizer", "adam", "--batch-songs", "8"]   # every model: Adam over 8 lanes of songs
 PRETRAIN_SHARE = 0.1       # of the budget, at most, for pretraining
 SEGMENT_SHARE = 1 / 12     # of the budget, about, per segment of training
+CHECKS_PER_SEGMENT = 4     # checkpoints per segment, each evaluated on valid
 LR_DROP, LR_FLOOR = 3.0, 30.0
 SELECT_FRAMES = 5000       # valid frames that choose between RBM checkpoints (AIS is slow); exact models use all
 
@@ -84,12 +87,12 @@ class Recipe:
         data = datasets.load_pickle_dataset(args.dataset)
         frames = {split: [len(song) for song in data[split] if len(song)] for split in ("valid", "test")}
         self.valid_frames, self.test_frames = sum(frames["valid"]), sum(frames["test"])
-        self.select = list(self.recipe["select"])
+        self.select, self.final = self.recipe["select"], self.recipe["final"]
         if args.model == "rnn-rbm":      # AIS on the first songs of valid, up to SELECT_FRAMES frames
-            songs = next((i for i in range(len(frames["valid"])) if sum(frames["valid"][:i + 1]) > SELECT_FRAMES),
-                         len(frames["valid"]))
-            self.select += ["--max-songs", str(max(1, songs))]
-            self.valid_frames = sum(frames["valid"][:max(1, songs)])
+            songs = max(1, next((i for i in range(len(frames["valid"])) if sum(frames["valid"][:i + 1]) > SELECT_FRAMES),
+                                len(frames["valid"])))
+            self.select = self.select._replace(max_songs=songs)
+            self.valid_frames = sum(frames["valid"][:songs])
 
     def left(self):
         return self.deadline - time.time()
@@ -105,29 +108,31 @@ class Recipe:
                                f"is in {self.out}/")
         return done.stdout
 
-    def evaluate(self, checkpoint, split, settings):
-        started = time.time()
-        last = self.run("rnn_rbm_evaluate.py", checkpoint, "--dataset", self.args.dataset, "--split", split,
-                        *settings, "--quiet").strip().splitlines()[-1]
-        ll = float(re.search(r"LL/frame (\S+)", last).group(1))
-        return ll, last, time.time() - started
-
-    def select_on_valid(self, checkpoint, stage, lr):
-        ll, _, seconds = self.evaluate(checkpoint, "valid", self.select)
-        self.eval_seconds = seconds
-        self.record["valid"].append({"checkpoint": checkpoint, "stage": stage, "lr": lr, "ll": ll})
+    def select_on_valid(self, folder, epochs, lr):
+        """The valid LL of each new checkpoint of the run in `folder` (epochs `epochs`), evaluated here
+        as `rnn_rbm_evaluate.py <checkpoint> --split valid` with the recipe's selection settings;
+        returns [(LL, checkpoint)]."""
+        found = []
+        for epoch in epochs:
+            checkpoint = os.path.join(folder, f"epoch_{epoch}.ckpt")
+            started = time.time()
+            result = evaluation.evaluate_checkpoint(checkpoint, self.args.dataset, "valid", self.select)
+            self.eval_seconds = time.time() - started
+            self.record["valid"].append({"checkpoint": checkpoint, "lr": lr, "ll": float(result.ll),
+                                         "acc": float(result.acc)})
+            found.append((float(result.ll), checkpoint))
+            print(f"valid LL/frame {result.ll:.3f} ACC {100 * result.acc:.2f}%: {checkpoint} (lr {lr:g}); "
+                  f"{self.left() / 60:.1f} min left", file=sys.stderr, flush=True)
         self.save_record()
-        print(f"valid LL/frame {ll:.3f}: {checkpoint} (lr {lr:g}); {self.left() / 60:.1f} min left", file=sys.stderr)
-        return ll
+        return found
 
     def test_reserve(self):
         """Seconds kept back for the test evaluation: the last valid one's time, scaled to test's
         frames and to the final settings."""
         if self.eval_seconds is None:
             return 0.0
-        cost = lambda s: int(s[s.index("--chains") + 1]) * (int(s[s.index("--betas") + 1]) if "--betas" in s else 1)
-        scale = self.test_frames / self.valid_frames * cost(self.recipe["final"]) / cost(self.select)
-        return self.eval_seconds * scale + 30.0
+        cost = lambda s: s.chains * (s.betas if self.args.model == "rnn-rbm" else 1)
+        return self.eval_seconds * self.test_frames / self.valid_frames * cost(self.final) / cost(self.select) + 30.0
 
     def save_record(self):
         os.makedirs(self.out, exist_ok=True)
@@ -141,59 +146,63 @@ class Recipe:
                  *TRAIN, "--checkpoint-dir", folder, "--minutes", f"{PRETRAIN_SHARE * self.args.minutes:.3f}", "--quiet")
         return os.path.join(folder, "initialized.ckpt")
 
-    def train(self, folder, epochs, init=None, lr=None, resume=False):
-        """Train the run in `folder` up to `epochs`; returns its checkpoint and the mean seconds per epoch."""
-        options = (["--resume", "--save-every", epochs] if resume else
-                   ["--init", init, "--lr", lr, "--save-every", epochs, *TRAIN])
+    def train(self, folder, epochs, save_every, init=None, lr=None, resume=False):
+        """Train the run in `folder` up to `epochs`, saving every `save_every`; returns the epochs
+        of the checkpoints this call wrote and the mean seconds per epoch."""
+        first = (max(e for e, _ in checkpoints.epoch_checkpoints(folder)) + 1) if resume else 1
+        options = ["--resume"] if resume else ["--init", init, "--lr", lr, *TRAIN]
         self.run("rnn_rbm_train.py", epochs, "--data", self.args.dataset, "--checkpoint-dir", folder, *options,
-                 "--quiet")
+                 "--save-every", save_every, "--quiet")
         seconds = pd.read_csv(os.path.join(folder, "training_log.csv"))["seconds"]
-        return os.path.join(folder, f"epoch_{epochs}.ckpt"), float(seconds.mean())
+        written = [e for e, _ in checkpoints.epoch_checkpoints(folder) if e >= first]
+        return written, float(seconds.mean())
 
     def fits(self, seconds):
-        return self.left() - self.test_reserve() - (self.eval_seconds or 0.0) - 15.0 >= seconds
+        return self.left() - self.test_reserve() - 15.0 >= seconds
 
     def main(self):
         if os.path.exists(os.path.join(self.out, "recipe.json")):
             raise ValueError(f"{self.out}/ holds a run already; remove it or give another --out")
+        self.save_record()
         init = self.pretrain()
         # 2. the learning rate: the same first segment from the same start at each rate
         first_lr = self.recipe["lrs"][0]
         folder = os.path.join(self.out, f"lr{first_lr:g}")
-        checkpoint, per_epoch = self.train(folder, 1, init, first_lr)
+        written, per_epoch = self.train(folder, 1, 1, init, first_lr)
         epochs = max(1, int(SEGMENT_SHARE * 60.0 * self.args.minutes / (per_epoch + 1e-9)))
+        save_every = max(1, epochs // CHECKS_PER_SEGMENT)
         if epochs > 1:
-            checkpoint, per_epoch = self.train(folder, epochs, resume=True)
-        trials = [(self.select_on_valid(checkpoint, folder, first_lr), checkpoint, folder, first_lr)]
+            written += self.train(folder, epochs, save_every, resume=True)[0]
+        segment = lambda: (epochs * per_epoch + CHECKS_PER_SEGMENT * (self.eval_seconds or 0.0)) * 1.1 + 10.0
+        trials = [(max(self.select_on_valid(folder, written, first_lr)), folder, first_lr, epochs)]
         for lr in self.recipe["lrs"][1:]:
-            if not self.fits(epochs * per_epoch + 10):
+            if not self.fits(segment()):
                 break
-            folder = os.path.join(self.out, f"lr{lr:g}")
-            checkpoint, _ = self.train(folder, epochs, init, lr)
-            trials.append((self.select_on_valid(checkpoint, folder, lr), checkpoint, folder, lr))
-        best = max(trials)
-        _, _, folder, lr = best
+            other = os.path.join(self.out, f"lr{lr:g}")
+            written, _ = self.train(other, epochs, save_every, init, lr)
+            trials.append((max(self.select_on_valid(other, written, lr)), other, lr, epochs))
+        best, folder, lr, done = max(trials)
         self.record["lr"] = lr
-        # 3. segments; a new stage from the best checkpoint at a third of the rate after one that brings no gain
-        done, stage, floor, new_stage = epochs, 0, lr / LR_FLOOR, False
-        while self.fits(epochs * per_epoch + 10):
-            if new_stage:
+        # 3. go on while the newest checkpoint is the best; otherwise a new stage from the best at a third of the rate
+        stage, floor = 0, lr / LR_FLOOR
+        while self.fits(segment()):
+            if best[1] == os.path.join(folder, f"epoch_{done}.ckpt"):
+                done += epochs
+                written, per_epoch = self.train(folder, done, save_every, resume=True)
+            else:
                 if lr / LR_DROP < floor:
                     break
                 stage, lr, done = stage + 1, lr / LR_DROP, epochs
                 folder = os.path.join(self.out, f"stage{stage}")
-                checkpoint, per_epoch = self.train(folder, epochs, best[1], lr)
-            else:
-                done += epochs
-                checkpoint, per_epoch = self.train(folder, done, resume=True)
-            ll = self.select_on_valid(checkpoint, folder, lr)
-            new_stage = ll <= best[0]
-            best = max(best, (ll, checkpoint, folder, lr))
+                written, per_epoch = self.train(folder, done, save_every, best[1], lr)
+            best = max([best] + self.select_on_valid(folder, written, lr))
         # 4. test, once
-        self.record["chosen"] = best[1]
-        self.record["chosen_valid_ll"] = best[0]
-        ll, last, _ = self.evaluate(best[1], "test", self.recipe["final"])
-        self.record.update(test_ll=ll, test_line=last, minutes_used=round((time.time() - self.start) / 60, 2))
+        self.record.update(chosen=best[1], chosen_valid_ll=best[0])
+        final = ["--chains", self.final.chains] + (["--betas", self.final.betas] if self.args.model == "rnn-rbm" else [])
+        last = self.run("rnn_rbm_evaluate.py", best[1], "--dataset", self.args.dataset, "--split", "test", *final,
+                        "--quiet").strip().splitlines()[-1]
+        self.record.update(test_ll=float(re.search(r"LL/frame (\S+)", last).group(1)), test_line=last,
+                           minutes_used=round((time.time() - self.start) / 60, 2))
         self.save_record()
         print(f"chose {best[1]} (valid LL/frame {best[0]:.3f}) after {self.record['minutes_used']} min; "
               f"record in {self.out}/recipe.json", file=sys.stderr)
@@ -204,6 +213,8 @@ class Recipe:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
+    if not args.verbose:     # one line per valid checkpoint is enough
+        logging.getLogger(evaluation.__name__).setLevel(logging.WARNING)
     if not args.minutes > 0:
         raise ValueError("--minutes must be a positive number of minutes")
     if not datasets.is_pickle_dataset(args.dataset):
