@@ -206,8 +206,20 @@ def _rbm_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
     return RBM.contrastive_gap(v, v_sample, p.W, bv_t, bh_t, weights=weights), v_sample
 
 
+def _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+    return RBM.gibbs_sample(v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks)
+
+
+def _rbm_pretrain_cost(v, p, hp, seed):
+    return RBM.cd_loss(v, p.W, p.bv, p.bh, hp.pretrain_k, seed)
+
+
 def _nade_log_prob(v, p, bv_t, bh_t):
     return NADE.log_prob(v, p.W, p.V, bv_t, bh_t)
+
+
+def _nade_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+    return NADE.sample(p.W, p.V, bv_t, bh_t, seed)
 
 
 def _bernoulli_log_prob(v, p, bv_t, bh_t):
@@ -231,13 +243,8 @@ def _exact(log_prob, sample):
 
 
 CONDITIONALS = {
-    "rnn-rbm": Conditional(
-        log_prob=None, cost=_rbm_cost,
-        sample=lambda v_prev, p, bv_t, bh_t, k, seed, fused, blocks: RBM.gibbs_sample(
-            v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks),
-        pretrain_cost=lambda v, p, hp, seed: RBM.cd_loss(v, p.W, p.bv, p.bh, hp.pretrain_k, seed)),
-    "rnn-nade": _exact(_nade_log_prob, lambda v_prev, p, bv_t, bh_t, k, seed, fused, blocks: NADE.sample(
-        p.W, p.V, bv_t, bh_t, seed)),
+    "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost),
+    "rnn-nade": _exact(_nade_log_prob, _nade_sample),
     "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample),
 }
 
