@@ -27,14 +27,19 @@ def test_hparams_and_run_state_are_kept_apart(tmp_path):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_checkpoints_of_the_older_flat_layout_still_load(name):
+def test_every_shipped_checkpoint_loads_and_the_older_flat_layout_means_an_rnn_rbm(name):
     path = os.path.join(ROOT, "parameter_checkpoints", name)
     with open(path + ".hparams.json") as f:
-        flat = json.load(f)
-    assert "hparams" not in flat                     # the older layout, kept as it was written
+        record = json.load(f)
     hp, run = checkpoints.load_hparams(path)
+    if "nade" in name:                               # written after --model came, in the current layout
+        assert set(record) == {"hparams", "run"} and hp.model == "rnn-nade"
+        return
+    flat = record
+    assert "hparams" not in flat                     # the older layout, kept as it was written
     assert hp.n_hidden == flat["n_hidden"] and hp.lowest_note == flat["lowest_note"]
     assert run["epoch"] == flat["epoch"] and run["data"] == flat["data"]
+    assert "model" not in flat and (hp.model, hp.cell) == ("rnn-rbm", "rnn")
 
 
 @pytest.mark.parametrize("record, named", [
