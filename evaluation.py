@@ -52,6 +52,7 @@ Result = collections.namedtuple("Result", [
     "raise_se",     # its standard error from RAISE alone
     "acc_repeat",   # ACC of repeating the previous true frame, on the same frames
     "acc_variants", # {(prediction, average): ACC}, see accuracy_variants
+    "exact",        # whether the LL is exact (no AIS)
 ])
 
 # The ways public re-implementations compute ACC: the prediction is either the model's samples
@@ -141,7 +142,7 @@ def evaluate_baseline(path, split, args):
     acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
     return Result(ll=ll.mean(), ll_se=0.0, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
                   acc_pooled=acc_pooled, frames=len(v), raise_ll=None, raise_se=None, acc_repeat=repeat_accuracy(rolls),
-                  acc_variants=accuracy_variants(acc, threshold, rolls))
+                  acc_variants=accuracy_variants(acc, threshold, rolls), exact=True)
 
 
 def evaluate_checkpoint(path, dataset, split, args):
@@ -192,7 +193,8 @@ def evaluate_checkpoint(path, dataset, split, args):
     acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
     return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
                   acc_pooled=acc_pooled, frames=len(ll), raise_ll=raise_ll, raise_se=raise_se,
-                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls))
+                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
+                  exact=False)
 
 
 def evaluate_exact(path, hp, rolls, args):
@@ -215,7 +217,8 @@ def evaluate_exact(path, hp, rolls, args):
     acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
     return Result(ll=ll.mean(), ll_se=0.0, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
                   acc_pooled=acc_pooled, frames=len(ll), raise_ll=None, raise_se=None,
-                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls))
+                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
+                  exact=True)
 
 
 def mean_and_error(values, errors):

@@ -43,7 +43,6 @@ import time
 import checkpoints
 import cli
 import evaluation
-import rnn_rbm
 
 DEFAULTS = evaluation.Settings()
 
@@ -109,8 +108,7 @@ def main(argv=None):
         _, label, result = max(results)
         if len(candidates) > 1:
             log.info("best on %s: %s", args.split, label)
-    exact = args.baseline or rnn_rbm.exact(checkpoints.load_hparams(label)[0])
-    method = (f"exact LL, ACC from {args.chains} samples per frame" if exact
+    method = (f"exact LL, ACC from {args.chains} samples per frame" if result.exact
               else f"AIS with {args.chains} chains and {args.betas} temperatures")
     log.info("%s, %d frames of %s [%s], %.0f s; %s; LL s.e. over frames %.3f; ACC s.e. %.2f%%, pooled ACC %.2f%%; "
              "repeating the previous frame scores ACC %.2f%%", label, result.frames, name, args.split,
