@@ -12,19 +12,37 @@ W is [n_visible, n_hidden] (as the RBM's) and V is [n_hidden, n_visible]. The bi
 
 Every function takes the parameters explicitly and only builds graph pieces.
 """
+import numpy as np
+
 from tf1 import tf
 
 
-def hidden_inputs(v, W, c):
-    """c + sum_{j<i} v_j W[j] for every unit i: [batch, n_visible, n_hidden], one cumulative sum."""
-    before = tf.cumsum(v[:, :, None] * W[None], axis=1, exclusive=True)     # [batch, nv, nh]
-    return before + (c[:, None, :] if c.shape.rank == 2 else c)
+BLOCK = 16   # units per block of logits(): at most this many
 
 
 def logits(v, W, V, b, c):
-    """log-odds of p(v_i = 1 | v_<i) for every unit of every frame v ([batch, n_visible])."""
-    h = tf.sigmoid(hidden_inputs(v, W, c))                                  # [batch, nv, nh]
-    return b + tf.einsum("bih,hi->bi", h, V)                                # [batch, nv]
+    """log-odds of p(v_i = 1 | v_<i) for every unit of every frame v ([batch, n_visible]).
+
+    The sums c + sum_{j<i} v_j W[j] of all units at once, in blocks of consecutive units: within
+    a block by a matmul with a strictly lower-triangular mask, across blocks by a cumulative
+    sum of the blocks' totals. Both are matmul-shaped work, where tf.cumsum over the units of a
+    [batch, n_visible, n_hidden] tensor is several times slower on a CPU (benchmark.py, models).
+    """
+    nv, nh = (int(d) for d in W.shape)
+    blocks = -(-nv // BLOCK)
+    size = -(-nv // blocks)
+    pad = blocks * size - nv                                                  # units past the last, never read
+    rows = tf.shape(v)[0]
+    padded = lambda a: tf.pad(a, [[0, 0], [0, pad]])
+    v_b = tf.transpose(tf.reshape(padded(v), [rows, blocks, size]), [1, 0, 2])          # [blocks, batch, size]
+    W_b = tf.reshape(tf.transpose(padded(tf.transpose(W))), [blocks, size, nh])         # [blocks, size, nh]
+    earlier = tf.constant(np.tril(np.ones((size, size), np.float32), -1))              # [i, j]: 1 where j < i
+    within = tf.matmul(tf.reshape(v_b[:, :, None, :] * earlier, [blocks, -1, size]), W_b)  # [blocks, batch * size, nh]
+    before = tf.cumsum(tf.matmul(v_b, W_b), axis=0, exclusive=True) + c                # [blocks, batch, nh]
+    h = tf.sigmoid(tf.reshape(within, [blocks, rows, size, nh]) + before[:, :, None, :])
+    V_b = tf.reshape(padded(V), [nh, blocks, 1, size])                                  # V_b[:, k, 0, i] = V[:, k * size + i]
+    out = tf.reduce_sum(h * tf.transpose(V_b, [1, 2, 3, 0]), -1)                        # [blocks, batch, size]
+    return b + tf.reshape(tf.transpose(out, [1, 0, 2]), [rows, blocks * size])[:, :nv]
 
 
 def log_prob(v, W, V, b, c):

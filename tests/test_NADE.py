@@ -8,6 +8,7 @@ from tf1 import tf
 import NADE
 
 NV, NH = 5, 3
+WIDE = (2 * NADE.BLOCK + 3, 4)     # several blocks of units in logits(), the last one padded
 
 
 def np_log_prob(v, W, V, b, c):
@@ -20,10 +21,19 @@ def np_log_prob(v, W, V, b, c):
     return total
 
 
+def make_nade(nv, nh):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(nv, nh)), rng.normal(size=(nh, nv)), rng.normal(size=nv), rng.normal(size=nh)
+
+
 @pytest.fixture
 def nade():
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(NV, NH)), rng.normal(size=(NH, NV)), rng.normal(size=NV), rng.normal(size=NH)
+    return make_nade(NV, NH)
+
+
+@pytest.fixture(params=[(NV, NH), WIDE], ids=["one-block", "several-blocks"])
+def any_nade(request):
+    return make_nade(*request.param)
 
 
 def every_state(n):
@@ -42,17 +52,19 @@ def test_probabilities_of_every_state_sum_to_one_and_match_numpy(nade):
     np.testing.assert_allclose(log_p, [np_log_prob(v, *nade) for v in states], atol=1e-5)
 
 
-def test_per_frame_biases_give_each_frame_its_own_distribution(nade):
-    W, V, b, c = nade
+def test_per_frame_biases_give_each_frame_its_own_distribution(any_nade):
+    W, V, b, c = any_nade
+    nv, nh = W.shape
     rng = np.random.default_rng(1)
-    v = (rng.random((4, NV)) < 0.5).astype(np.float32)
-    bs, cs = rng.normal(size=(4, NV)), rng.normal(size=(4, NH))
+    v = (rng.random((4, nv)) < 0.5).astype(np.float32)
+    bs, cs = rng.normal(size=(4, nv)), rng.normal(size=(4, nh))
     got = run(lambda *a: NADE.log_prob(a[0], a[1], a[2], a[3], a[4]), v, W, V, bs, cs)
     np.testing.assert_allclose(got, [np_log_prob(v[r], W, V, bs[r], cs[r]) for r in range(4)], atol=1e-5)
 
 
-def test_gradient_of_log_p_matches_numpy_finite_differences(nade):
-    v = np.array([1, 0, 1, 1, 0], np.float32)
+def test_gradient_of_log_p_matches_numpy_finite_differences(any_nade):
+    nade = any_nade
+    v = (np.random.default_rng(3).random(len(nade[2])) < 0.5).astype(np.float32)
     with tf.Graph().as_default(), tf.Session() as sess:
         params = [tf.constant(a, tf.float32) for a in nade]
         grads = sess.run(tf.gradients(NADE.log_prob(tf.constant(v[None]), *params)[0], params))
@@ -67,15 +79,17 @@ def test_gradient_of_log_p_matches_numpy_finite_differences(nade):
         np.testing.assert_allclose(grad, numeric, atol=2e-4, err_msg=f"parameter {which}")
 
 
-def test_unit_i_never_sees_itself_or_the_units_above_it(nade):
+def test_unit_i_never_sees_itself_or_the_units_above_it(any_nade):
+    nv = len(any_nade[2])
     rng = np.random.default_rng(2)
-    v = (rng.random((1, NV)) < 0.5).astype(np.float32)
-    before = run(NADE.logits, v, *nade)[0]
-    for i in range(NV):
-        changed = v.copy()
-        changed[0, i:] = 1.0 - changed[0, i:]
-        after = run(NADE.logits, changed, *nade)[0]
-        np.testing.assert_array_equal(after[:i + 1], before[:i + 1])
+    v = (rng.random((1, nv)) < 0.5).astype(np.float32)
+    changed = np.repeat(v, nv, 0)
+    for i in range(nv):             # row i: units i and above flipped
+        changed[i, i:] = 1.0 - changed[i, i:]
+    before = run(NADE.logits, v, *any_nade)[0]
+    after = run(NADE.logits, changed, *any_nade)
+    for i in range(nv):
+        np.testing.assert_allclose(after[i, :i + 1], before[:i + 1], rtol=1e-6, atol=1e-6)
 
 
 def test_sample_frequencies_match_the_exact_probabilities(nade):
