@@ -125,24 +125,33 @@ def output(cell, s, nr):
     return s[..., :nr] if cell == "lstm" else s
 
 
+def recurrent_weights(cell, Wuu, nr):
+    """Wuu as cell_update takes it: split once, outside any loop, where the cell uses its parts
+    apart (gru: the gates' columns and the candidate's)."""
+    return tf.split(Wuu, [2 * nr, nr], axis=1) if cell == "gru" else Wuu
+
+
 def cell_update(cell, s, x_in, Wuu, nr):
     """The state after a row, from the state s before it and the row's input x_in = v_t Wvu + bu
-    (both with the same leading shape); gru and lstm as in their papers' usual form."""
+    (both with the same leading shape); gru and lstm as in their papers' usual form. Wuu is
+    recurrent_weights(cell, ...). Gates are cut with tf.split, whose gradient is one concat, not
+    one padded copy per slice: fewer ops per step, which is what a step costs here."""
     def times(a, b):      # matmul where it can: fewer ops per step than tensordot
         return tf.matmul(a, b) if a.shape.rank == 2 else tf.tensordot(a, b, 1)
 
     if cell == "rnn":
         return tf.tanh(x_in + times(s, Wuu))
     if cell == "gru":
-        zr = tf.sigmoid(x_in[..., :2 * nr] + times(s, Wuu[:, :2 * nr]))
-        z, r = zr[..., :nr], zr[..., nr:]
-        n = tf.tanh(x_in[..., 2 * nr:] + times(r * s, Wuu[:, 2 * nr:]))
-        return (1.0 - z) * n + z * s
-    h, c = s[..., :nr], s[..., nr:]
-    gates = x_in + times(h, Wuu)
-    ifo = tf.sigmoid(gates[..., :3 * nr])
-    c = ifo[..., nr:2 * nr] * c + ifo[..., :nr] * tf.tanh(gates[..., 3 * nr:])
-    return tf.concat([ifo[..., 2 * nr:] * tf.tanh(c), c], -1)
+        W_zr, W_n = Wuu
+        x_zr, x_n = tf.split(x_in, [2 * nr, nr], axis=-1)
+        z, r = tf.split(tf.sigmoid(x_zr + times(s, W_zr)), 2, axis=-1)
+        n = tf.tanh(x_n + times(r * s, W_n))
+        return n + z * (s - n)                               # (1 - z) n + z s
+    h, c = tf.split(s, 2, axis=-1)
+    ifo, g = tf.split(x_in + times(h, Wuu), [3 * nr, nr], axis=-1)
+    i, f, o = tf.split(tf.sigmoid(ifo), 3, axis=-1)
+    c = f * c + i * tf.tanh(g)
+    return tf.concat([o * tf.tanh(c), c], -1)
 
 
 def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
@@ -160,11 +169,12 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
     reset = reset[:, :, None]                                          # [lanes, time, 1]
     keep, start = 1.0 - reset, reset * initial_state(cell, p)          # u_{t-1} = keep u_prev + start
     mask = mask[:, :, None]                                            # [lanes, time, 1]
+    Wuu = recurrent_weights(cell, p.Wuu, nr)
 
     def step(u_prev, inputs):
         x_in_t, m_t, keep_t, start_t = inputs                           # [lanes, gates * nr], [lanes, 1], [lanes, 1], [lanes, state]
         u_tm1 = keep_t * u_prev + start_t
-        return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, p.Wuu, nr) - u_tm1)
+        return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
 
     time_major = [tf.transpose(a, [1, 0, 2]) for a in (x_in, mask, keep, start)]
     u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, state]: after each row
@@ -175,7 +185,8 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
 def rnn_step(u_tm1, v_t, p, cell="rnn"):
     """The state after row v_t from the state u_tm1 before it, for any leading shape; for the
     paper's rnn, u_t = tanh(bu + v_t Wvu + u_{t-1} Wuu)."""
-    return cell_update(cell, u_tm1, p.bu + tf.tensordot(v_t, p.Wvu, 1), p.Wuu, int(p.u0.shape[0]))
+    nr = int(p.u0.shape[0])
+    return cell_update(cell, u_tm1, p.bu + tf.tensordot(v_t, p.Wvu, 1), recurrent_weights(cell, p.Wuu, nr), nr)
 
 
 def conditional_biases(u_tm1, p):
