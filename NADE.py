@@ -17,32 +17,37 @@ import numpy as np
 from tf1 import tf
 
 
-BLOCK = 16   # units per block of logits(): at most this many
+BLOCK = 8    # units per block of logits(), at most: 8 and 16 time alike here, 8 a little ahead
 
 
 def logits(v, W, V, b, c):
     """log-odds of p(v_i = 1 | v_<i) for every unit of every frame v ([batch, n_visible]).
 
     The sums c + sum_{j<i} v_j W[j] of all units at once, in blocks of consecutive units: within
-    a block by a matmul with a strictly lower-triangular mask, across blocks by a cumulative
-    sum of the blocks' totals. Both are matmul-shaped work, where tf.cumsum over the units of a
-    [batch, n_visible, n_hidden] tensor is several times slower on a CPU (benchmark.py, models).
+    a block by a matmul with a strictly lower-triangular mask, across blocks by a matmul of the
+    blocks' totals with another. Every large step is a matmul, laid out unit-major
+    ([units, batch, n_hidden]) so that the dot products with V and their gradients are batched
+    matmuls too: tf.cumsum and broadcast products over a [batch, units, n_hidden] tensor are
+    several times slower on a CPU (docs/performance.md). The hidden units are computed as
+    sigmoid(a) = (1 + tanh(a / 2)) / 2, with the halves and the constant folded into the small
+    tensors (W, c, b), because tanh over the large one is twice as fast here as sigmoid.
     """
     nv, nh = (int(d) for d in W.shape)
     blocks = -(-nv // BLOCK)
     size = -(-nv // blocks)
-    pad = blocks * size - nv                                                  # units past the last, never read
+    units = blocks * size                                                     # the last pad units are never read
     rows = tf.shape(v)[0]
-    padded = lambda a: tf.pad(a, [[0, 0], [0, pad]])
+    padded = lambda a: tf.pad(a, [[0, 0], [0, units - nv]])
+    strictly_lower = lambda n: tf.constant(np.tril(np.ones((n, n), np.float32), -1))     # [i, j]: 1 where j < i
     v_b = tf.transpose(tf.reshape(padded(v), [rows, blocks, size]), [1, 0, 2])          # [blocks, batch, size]
-    W_b = tf.reshape(tf.transpose(padded(tf.transpose(W))), [blocks, size, nh])         # [blocks, size, nh]
-    earlier = tf.constant(np.tril(np.ones((size, size), np.float32), -1))              # [i, j]: 1 where j < i
-    within = tf.matmul(tf.reshape(v_b[:, :, None, :] * earlier, [blocks, -1, size]), W_b)  # [blocks, batch * size, nh]
-    before = tf.cumsum(tf.matmul(v_b, W_b), axis=0, exclusive=True) + c                # [blocks, batch, nh]
-    h = tf.sigmoid(tf.reshape(within, [blocks, rows, size, nh]) + before[:, :, None, :])
-    V_b = tf.reshape(padded(V), [nh, blocks, 1, size])                                  # V_b[:, k, 0, i] = V[:, k * size + i]
-    out = tf.reduce_sum(h * tf.transpose(V_b, [1, 2, 3, 0]), -1)                        # [blocks, batch, size]
-    return b + tf.reshape(tf.transpose(out, [1, 0, 2]), [rows, blocks * size])[:, :nv]
+    W_b = tf.reshape(tf.transpose(padded(tf.transpose(0.5 * W))), [blocks, size, nh])   # [blocks, size, nh], halved
+    masked = v_b[:, None, :, :] * strictly_lower(size)[None, :, None, :]                # [blocks, i, batch, j]
+    within = tf.matmul(tf.reshape(masked, [blocks, size * rows, size]), W_b)            # [blocks, size * batch, nh]
+    totals = tf.reshape(tf.matmul(v_b, W_b), [blocks, -1])                               # [blocks, batch * nh]
+    before = tf.reshape(tf.matmul(strictly_lower(blocks), totals), [blocks, 1, rows, nh]) + 0.5 * c
+    t = tf.tanh(tf.reshape(within, [blocks, size, rows, nh]) + before)                 # [blocks, size, batch, nh]: 2 h - 1
+    out = tf.matmul(tf.reshape(t, [units, rows, nh]), tf.transpose(padded(0.5 * V))[:, :, None])   # [units, batch, 1]
+    return b + 0.5 * tf.reduce_sum(V, 0) + tf.transpose(out[:, :, 0])[:, :nv]
 
 
 def log_prob(v, W, V, b, c):
