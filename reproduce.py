@@ -59,6 +59,7 @@ SEGMENT_SHARE = 1 / 12     # of the budget, about, per segment of training
 CHECKS_PER_SEGMENT = 4     # checkpoints per segment, each evaluated on valid
 LR_DROP, LR_FLOOR = 3.0, 30.0
 SELECT_FRAMES = 5000       # valid frames that choose between RBM checkpoints (AIS is slow); exact models use all
+EXACT_LL_CHAINS = 20       # an exact model's LL costs about what drawing this many samples per frame for ACC does
 
 
 def build_parser():
@@ -128,10 +129,14 @@ class Recipe:
 
     def test_reserve(self):
         """Seconds kept back for the test evaluation: the last valid one's time, scaled to test's
-        frames and to the final settings."""
+        frames and to the final settings (AIS: chains x betas; an exact model: its LL, then the
+        chains that sample ACC), and 30 s to start the process."""
         if self.eval_seconds is None:
             return 0.0
-        cost = lambda s: s.chains * (s.betas if self.args.model == "rnn-rbm" else 1)
+        if self.args.model == "rnn-rbm":
+            cost = lambda s: s.chains * s.betas
+        else:
+            cost = lambda s: s.chains + EXACT_LL_CHAINS
         return self.eval_seconds * self.test_frames / self.valid_frames * cost(self.final) / cost(self.select) + 30.0
 
     def save_record(self):
@@ -173,7 +178,8 @@ class Recipe:
         save_every = max(1, epochs // CHECKS_PER_SEGMENT)
         if epochs > 1:
             written += self.train(folder, epochs, save_every, resume=True)[0]
-        segment = lambda: (epochs * per_epoch + CHECKS_PER_SEGMENT * (self.eval_seconds or 0.0)) * 1.1 + 10.0
+        checks = epochs // save_every         # checkpoints per segment, each evaluated on valid
+        segment = lambda: (epochs * per_epoch + checks * (self.eval_seconds or 0.0)) * 1.1 + 10.0
         trials = [(max(self.select_on_valid(folder, written, first_lr)), folder, first_lr, epochs)]
         for lr in self.recipe["lrs"][1:]:
             if not self.fits(segment()):
