@@ -8,6 +8,7 @@ import pytest
 import benchmark
 import fuzz_midi
 import make_default_data
+import music_stats
 import plot_piano_roll
 import reproduce
 import rnn_rbm_evaluate
@@ -18,7 +19,7 @@ import weight_initializations
 from conftest import ROOT, run_cli, run_in, write_midi
 
 SCRIPTS = [weight_initializations, rnn_rbm_train, rnn_rbm_generate, rnn_rbm_evaluate, make_default_data,
-           plot_piano_roll, benchmark, fuzz_midi, sharpen_checkpoint, reproduce]
+           plot_piano_roll, benchmark, fuzz_midi, sharpen_checkpoint, reproduce, music_stats]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.__name__)
