@@ -22,6 +22,7 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)         # natural minor with the raised 6th and 7th
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 GRID = 512                                          # points of each density
 
 
@@ -158,6 +159,18 @@ def bar_repetition(notes, n_steps):
         return [0.0]
     return [float(np.mean([max(len(bar & old) / len(bar | old) for old in bars[:i])
                            for i, bar in enumerate(bars) if i]))]
+
+
+def summary_line(notes, n_steps):
+    """One line about a song: notes per bar, polyphony, key fit (and the key), bar repetition."""
+    notes = np.asarray(notes, np.int64).reshape(-1, 3)
+    key = ""
+    if len(notes):
+        tonic, mode = best_key(notes)
+        key = f" ({NOTE_NAMES[tonic]} {mode})"
+    bars = max(n_steps, 1) / STEPS_PER_BAR
+    return (f"{len(notes) / bars:.1f} notes/bar, polyphony {mean_polyphony(notes, n_steps)[0]:.2f}, "
+            f"key fit {key_fit(notes, n_steps)[0]:.2f}{key}, repetition {bar_repetition(notes, n_steps)[0]:.2f}")
 
 
 FEATURES = collections.OrderedDict((f.__name__, f) for f in (

@@ -23,6 +23,7 @@ import cli
 import config
 import datasets
 import midi_manipulation
+import music_features
 import plots
 import rnn_rbm
 from tf1 import tf
@@ -55,6 +56,8 @@ def build_parser():
     parser.add_argument("--wav", action="store_true", help="also render each song to WAV with FluidSynth")
     parser.add_argument("--soundfont", default=None, help="General MIDI .sf2 file for --wav (default: the system's)")
     parser.add_argument("--no-png", action="store_true", help="do not draw the piano-roll PNGs")
+    parser.add_argument("--stats", action="store_true", help="print a line per song: notes per bar, polyphony, "
+                        "key fit and bar repetition (music_stats.py compares whole sets)")
     config.add_hparam_arguments(parser, config.GENERATE)
     return parser
 
@@ -190,6 +193,9 @@ def main(argv=None):
     log.info("wrote %d songs of %d 16th notes (seed %d) in %.1f s from %s:\n  %s%s", len(written), len(roll), seed,
              time.time() - start, checkpoint, "\n  ".join(written),
              f"\n  each with {' and '.join(extras)} beside it" if extras else "")
+    if args.stats:
+        for path in written:
+            print(f"{path}: {music_features.summary_line(*midi_manipulation.midi_to_notes(path))}")
     return written
 
 

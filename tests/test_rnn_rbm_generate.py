@@ -1,6 +1,7 @@
 """rnn_rbm_generate.py: MIDI files, pictures, primers, lengths, WAV and output, from the shared tiny model."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,3 +158,15 @@ def test_primer_by_name_fills_the_empty_default_folder_first(trained, tmp_path, 
     paths = rnn_rbm_generate.main([str(trained / "ckpt" / "epoch_1.ckpt"), "--primer", "bach_bwv10_7", "--length", "4",
                                    "--k-generate", "2", "--num-songs", "1", "--out", "out", "--quiet"])
     assert built == [datasets.DEFAULT_DATA] and os.path.basename(paths[0]) == "1_bach_bwv10_7.mid"
+
+
+def test_stats_prints_one_line_per_song_from_its_midi(trained, capsys):
+    ckpt, out = str(trained / "ckpt" / "epoch_1.ckpt"), str(trained / "stats_out")
+    paths = rnn_rbm_generate.main([ckpt, "--out", out, "--num-songs", "2", "--length", "8", "--seed", "1", "--quiet",
+                                   "--no-png", "--stats"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for path, line in zip(paths, lines):
+        notes, n_steps = midi_manipulation.midi_to_notes(path)
+        assert line.startswith(f"{path}: {len(notes) / (n_steps / 16):.1f} notes/bar, polyphony ")
+        assert re.search(r"key fit \d\.\d\d( \([A-G][#b]? (major|minor)\))?, repetition \d\.\d\d$", line)
