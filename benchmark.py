@@ -1,6 +1,6 @@
 """Speed of training and generation, one JSON object per line.
 
-    python benchmark.py [--quick] [--only train,random,generate,paper,models] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
+    python benchmark.py [--quick] [--only train,random,generate,paper,models,stats] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
 
 - train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
   at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
@@ -15,6 +15,8 @@
   paper's on JSB train), with reproduce.py's 8 lanes and Adam: training rows/s and seconds per
   epoch, generation steps/s of one song, and each one's epoch time over that of the rnn-rbm and
   of the rnn cell at the same preset.
+- stats: seconds of `music_stats.py` on 20 songs of 300 rows from pretrained.ckpt against the
+  default data (its process start and MIDI reading included).
 Each line also gives the peak resident memory of the process so far.
 """
 import itertools
@@ -22,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +50,7 @@ BENCHMARKS = os.path.join(HERE, "..", "shared", "data", "benchmarks")
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
-    parser.add_argument("--only", default="train,random,generate,paper,models", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--only", default="train,random,generate,paper,models,stats", help="comma-separated parts to run (default: all)")
     parser.add_argument("--models", default=",".join(config.MODELS), help="models (--model) of the models part (default: %(default)s)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
     parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
@@ -236,6 +239,18 @@ def main(argv=None):
                      seconds_per_epoch=round(epoch_seconds[model, cell], 2), epoch_rows=frames,
                      generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio(("rnn-rbm", cell)),
                      epoch_time_vs_rnn_cell=ratio((model, "rnn")))
+
+    if "stats" in parts:
+        datasets.ensure_default_data(args.data)
+        songs = 2 if args.quick else 20
+        with tempfile.TemporaryDirectory() as folder:
+            here = lambda *command: subprocess.run([sys.executable, *command], cwd=HERE, check=True,
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            here("rnn_rbm_generate.py", os.path.join("parameter_checkpoints", "pretrained.ckpt"), "--num-songs",
+                 str(songs), "--length", "300", "--seed", "1", "--out", folder, "--no-png", "--quiet")
+            start = time.time()
+            here("music_stats.py", folder, "--real", args.data, "--quiet")
+            emit(part="stats", songs=songs, rows=300, real=args.data, seconds=round(time.time() - start, 1))
     return 0
 
 

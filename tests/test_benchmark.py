@@ -11,7 +11,9 @@ def test_quick_benchmark_prints_one_json_object_per_line(tmp_path, capsys):
     songs.mkdir()
     write_midi(str(songs / "a.mid"), [(60 + (i % 5), 120 * i, 120 * (i + 1)) for i in range(96)])
     write_midi(str(songs / "b.mid"), [(55 + (i % 3) * 4, 240 * i, 240 * (i + 1)) for i in range(40)])
-    parts = ["train", "random", "generate"]
+    for name, step in (("c", 1), ("d", 2)):         # music_stats.py needs four real songs
+        write_midi(str(songs / f"{name}.mid"), [(60 + (i * step) % 7, 240 * i, 240 * (i + 1)) for i in range(64)])
+    parts = ["train", "random", "generate", "stats"]
     benchmarks = os.path.join(SHARED, "data", "benchmarks")
     if os.path.exists(os.path.join(benchmarks, "Nottingham.pickle")) or os.path.exists(os.path.join(benchmarks, "JSB Chorales.pickle")):
         parts.append("paper")
@@ -19,6 +21,8 @@ def test_quick_benchmark_prints_one_json_object_per_line(tmp_path, capsys):
     assert benchmark.main(["--quick", "--only", ",".join(parts), "--data", str(songs), "--batch-songs", "2", "--cells", "rnn,gru"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {r["part"] for r in records} == set(parts)
+    stats = [r for r in records if r["part"] == "stats"]
+    assert len(stats) == 1 and stats[0]["songs"] == 2 and stats[0]["seconds"] > 0
     assert [(r["cell"], r["batch_songs"]) for r in records if r["part"] == "train"] == [
         (cell, lanes) for cell in ("rnn", "gru") for lanes in (2,)]
     if "paper" in parts:
