@@ -1,6 +1,9 @@
-"""A checkpoint's hparams.json: its two parts, its older layout, and unknown keys."""
+"""A checkpoint's hparams.json: its two parts, its older layout, and unknown keys; the shipped
+checkpoints, and that every one the README names is in the repository."""
 import json
 import os
+import re
+import subprocess
 
 import pytest
 
@@ -9,9 +12,28 @@ import config
 import rnn_rbm_generate
 from conftest import ROOT
 
-SHIPPED = ["pretrained.ckpt"] + sorted(
+SHIPPED = sorted(os.path.basename(path) for path in checkpoints.all_checkpoints(os.path.join(ROOT, "parameter_checkpoints"))
+                 if os.path.basename(path).startswith("pretrained")) + sorted(
     os.path.join("benchmarks", os.path.basename(path)) for path in checkpoints.all_checkpoints(
         os.path.join(ROOT, checkpoints.SHIPPED_BENCHMARKS)))
+
+
+def test_every_checkpoint_the_readme_runs_is_committed():
+    """A shipped checkpoint that .gitignore keeps out works here and nowhere else."""
+    try:
+        tracked = set(subprocess.run(["git", "ls-files", "parameter_checkpoints"], cwd=ROOT, capture_output=True,
+                                     text=True, check=True).stdout.split())
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: cannot tell which files are committed")
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    named = set(re.findall(r"parameter_checkpoints/(pretrained\w*)\.ckpt", readme))
+    named |= {f"benchmarks/{name}" for name in re.findall(r"\$S/(\w+)\.ckpt", readme)}
+    assert "pretrained" in named and len(named) > 2
+    for name in sorted(named):
+        for part in (".index", ".data-00000-of-00001", ".hparams.json"):
+            assert f"parameter_checkpoints/{name}.ckpt{part}" in tracked, \
+                f"the README names parameter_checkpoints/{name}.ckpt but {part} is not committed (see .gitignore)"
 
 
 def test_hparams_and_run_state_are_kept_apart(tmp_path):
