@@ -48,13 +48,13 @@ def build_parser():
     return parser
 
 
-def load_folder(folder, what):
+def load_folder(folder, what, progress=True):
     """([(notes, n_steps)], [path]) of every readable MIDI file under folder; a bad file is a warning."""
     paths = datasets.find_midi_files(folder)
     if not paths:
         raise ValueError(f"{folder} holds no .mid or .midi files; pass the folder of the {what} songs")
     songs, read, skipped = [], [], 0
-    for path in tqdm(paths, desc=f"reading {what} songs", unit="song", leave=False, disable=len(paths) < 50):
+    for path in tqdm(paths, desc=f"reading {what} songs", unit="song", leave=False, disable=not progress or len(paths) < 50):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")      # a long song is cut; its length does not matter here
@@ -104,8 +104,8 @@ def main(argv=None):
     datasets.ensure_default_data(args.real)
     if not os.path.isdir(args.real):
         raise ValueError(f"--real {args.real} is not a folder of MIDI files")
-    generated, generated_paths = load_folder(args.generated, "generated")
-    real, real_paths = load_folder(args.real, "real")
+    generated, generated_paths = load_folder(args.generated, "generated", not args.quiet)
+    real, real_paths = load_folder(args.real, "real", not args.quiet)
     real_paths = [path for path, song in zip(real_paths, real) if len(song[0])]
     real = [song for song in real if len(song[0])]
     if len(real) < 4:
