@@ -54,8 +54,9 @@ def test_every_shipped_checkpoint_loads_and_the_older_flat_layout_means_an_rnn_r
     with open(path + ".hparams.json") as f:
         record = json.load(f)
     hp, run = checkpoints.load_hparams(path)
-    if "nade" in name:                               # written after --model came, in the current layout
-        assert set(record) == {"hparams", "run"} and hp.model == "rnn-nade"
+    if "nade" in name or "lstm" in name:             # written after --model and --cell came, in the current layout
+        assert set(record) == {"hparams", "run"}
+        assert hp.model == ("rnn-nade" if "nade" in name else "rnn-rbm") and hp.cell == ("lstm" if "lstm" in name else "rnn")
         return
     flat = record
     assert "hparams" not in flat                     # the older layout, kept as it was written
