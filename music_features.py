@@ -15,6 +15,8 @@ import collections
 
 import numpy as np
 
+import midi_manipulation
+
 STEPS_PER_BAR = 16                                  # 4/4 on the 16th-note grid
 NOTE_LENGTHS = (1, 2, 3, 4, 6, 8, 12, 16)           # 16th, 8th, dotted 8th, quarter, ... whole; then "longer"
 # Krumhansl & Kessler (1982) key profiles, tonic first
@@ -144,10 +146,10 @@ def key_fit(notes, n_steps):
 
 def bar_cells(notes, n_steps):
     """[set of (step in bar, pitch) sounding] per bar of STEPS_PER_BAR steps."""
+    play = midi_manipulation.notes_to_piano_roll(notes, n_steps, 0, 127, articulation=False)
     bars = [set() for _ in range(-(-n_steps // STEPS_PER_BAR))]
-    for pitch, start, end in notes:
-        for step in range(int(start), min(int(end), n_steps)):
-            bars[step // STEPS_PER_BAR].add((step % STEPS_PER_BAR, int(pitch)))
+    for step, pitch in zip(*np.nonzero(play)):
+        bars[step // STEPS_PER_BAR].add((int(step) % STEPS_PER_BAR, int(pitch)))
     return bars
 
 
@@ -240,9 +242,8 @@ def densities(x, y):
     return grid, out[0], out[1]
 
 
-def overlap_and_kl(intra, inter):
-    """(overlapped area, KL(intra || inter) in nats) of the two sets of distances' densities."""
-    grid, p, q = densities(intra, inter)
+def overlap_and_kl(grid, p, q):
+    """(overlapped area, KL(p || q) in nats) of two densities on one grid."""
     step = grid[1] - grid[0]
     floor = 1e-12
     return float(np.minimum(p, q).sum() * step), float((p * np.log((p + floor) / (q + floor))).sum() * step)
@@ -260,9 +261,8 @@ def compare(reference, other):
     """Compare the set_features `other` with `reference`, feature by feature."""
     overlap, kl, curves = {}, {}, {}
     for name in FEATURES:
-        intra, inter = intra_distances(reference[name]), inter_distances(reference[name], other[name])
-        overlap[name], kl[name] = overlap_and_kl(intra, inter)
-        curves[name] = densities(intra, inter)
+        curves[name] = densities(intra_distances(reference[name]), inter_distances(reference[name], other[name]))
+        overlap[name], kl[name] = overlap_and_kl(*curves[name])
     return Comparison(overlap, kl, float(np.mean(list(overlap.values()))), curves)
 
 
@@ -295,15 +295,11 @@ def roll_to_notes(play, strike):
 def bernoulli_songs(songs, lengths, rng):
     """Songs drawn frame by frame from the independent-Bernoulli model of `songs`: every
     (step, pitch) plays, and is struck, with its probability over all of their steps."""
-    play_p, strike_p, steps = np.zeros(128), np.zeros(128), 0
+    on, steps = np.zeros(256), 0                  # play bits, then strike bits, of MIDI pitches 0..127
     for notes, n_steps in songs:
-        count = np.zeros((n_steps, 128), bool)
-        for pitch, start, end in notes:
-            count[start:end, pitch] = True
-        play_p += count.sum(0)
-        np.add.at(strike_p, notes[:, 0], 1)
+        on += midi_manipulation.notes_to_piano_roll(notes, n_steps, 0, 127).sum(0)
         steps += n_steps
-    play_p, strike_p = play_p / max(steps, 1), strike_p / max(steps, 1)
+    play_p, strike_p = np.split(on / max(steps, 1), 2)
     out = []
     for n_steps in lengths:
         play = rng.random((n_steps, 128)) < play_p

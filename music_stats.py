@@ -105,23 +105,23 @@ def main(argv=None):
     if not os.path.isdir(args.real):
         raise ValueError(f"--real {args.real} is not a folder of MIDI files")
     generated, generated_paths = load_folder(args.generated, "generated", not args.quiet)
-    real, real_paths = load_folder(args.real, "real", not args.quiet)
-    real_paths = [path for path, song in zip(real_paths, real) if len(song[0])]
-    real = [song for song in real if len(song[0])]
+    songs, paths = load_folder(args.real, "real", not args.quiet)
+    with_notes = [i for i, (notes, _) in enumerate(songs) if len(notes)]
+    real, real_paths = [songs[i] for i in with_notes], [paths[i] for i in with_notes]
     if len(real) < 4:
         raise ValueError(f"{args.real} holds {len(real)} songs with notes; the comparison needs at least 4")
+    if args.bars is not None and args.bars < 1:
+        raise ValueError(f"--bars must be at least 1, got {args.bars}")
     bars = args.bars or max(1, int(np.median([n_steps for _, n_steps in real])) // music_features.STEPS_PER_BAR)
-    if bars < 1:
-        raise ValueError(f"--bars must be at least 1, got {bars}")
     cut = lambda songs: [window for song in songs for window in music_features.windows(song, bars)]
     rng = np.random.default_rng(args.seed)
-    real_f = music_features.set_features(cut(real))
-    main_cmp = music_features.compare(real_f, music_features.set_features(cut(generated)))
+    real_windows, generated_windows = cut(real), cut(generated)
+    real_f = music_features.set_features(real_windows)
+    main_cmp = music_features.compare(real_f, music_features.set_features(generated_windows))
     ceiling = music_features.compare(*music_features.split_halves(real_f, rng))
     floor_songs = music_features.bernoulli_songs(real, [n_steps for _, n_steps in generated], rng)
     floor = music_features.compare(real_f, music_features.set_features(cut(floor_songs)))
-    log.info("compared in windows of %d bars: %d real, %d generated", bars, len(real_f["note_count"]),
-             len(main_cmp.curves) and len(cut(generated)))
+    log.info("compared in windows of %d bars: %d real, %d generated", bars, len(real_windows), len(generated_windows))
     copied, g, r = music_features.longest_copied_run(generated, real)
     print_table(main_cmp, ceiling, floor)
     png = args.png or os.path.join(args.generated, "music_stats.png")
