@@ -10,23 +10,30 @@ on the data is chosen on its valid split, and test is read once, at the end:
    budget (weight_initializations.py --minutes). The NADE and the Bernoulli units learn by
    exact gradients from the start and skip it.
 2. The learning rate: one segment of training from the same start for each of the recipe's
-   two rates; the one whose best checkpoint has the better valid LL goes on.
-3. Training in segments of epochs, each about a twelfth of the budget (rnn_rbm_train.py
-   --resume), with four checkpoints per segment, each evaluated on valid (as
-   `rnn_rbm_evaluate.py <checkpoint> --split valid` would, in this process). While the newest
-   checkpoint is the best so far, training goes on; otherwise it starts again from the best
-   checkpoint at a third of the learning rate (a new stage folder), until the budget is spent
-   or the rate is a 30th of where it began.
-4. The checkpoint with the best valid LL is evaluated on test (rnn_rbm_evaluate.py), with
+   two rates; the one whose best checkpoint has the better valid LL goes on. A segment has
+   four checkpoints, each evaluated on valid (as `rnn_rbm_evaluate.py <checkpoint> --split
+   valid` would, in this process), with at least twice an evaluation's time of training
+   between two, and takes at most about a twelfth of the budget.
+3. Training in the songs' own keys, in segments (rnn_rbm_train.py --resume), with at most half
+   of the time left: while the newest checkpoint is the best so far, training goes on;
+   otherwise it starts again from the best checkpoint at a third of the learning rate (a new
+   stage folder), until the time is spent or the rate is a 30th of where it began.
+4. Transposed, with the time left: the same from the same start at the chosen rate, with every
+   song moved by up to 6 semitones each epoch (--transpose 6: every key), then, for the last
+   third of the time, fine-tuning in the songs' own keys from the best transposed checkpoint
+   at a ninth of the rate. Augmentation helps a data set that overfits (JSB) and costs one
+   that doesn't; valid decides, since every checkpoint of 3 and 4 competes on it.
+5. The checkpoint with the best valid LL is evaluated on test (rnn_rbm_evaluate.py), with
    time kept back for it.
 
---minutes is the wall-clock budget of all four. Every step is one of this project's commands,
+--minutes is the wall-clock budget of all five. Every step is one of this project's commands,
 printed before it runs, so each can be rerun by hand; OUT/recipe.json records the choices and
 every valid figure. The last line is rnn_rbm_evaluate.py's:
 `<dataset> test: LL/frame -X.XXX ± s.e. nats  ACC YY.YY%`.
 """
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -57,6 +64,9 @@ TRAIN = ["--optimizer", "adam", "--batch-songs", "8"]   # every model: Adam over
 PRETRAIN_SHARE = 0.1       # of the budget, at most, for pretraining
 SEGMENT_SHARE = 1 / 12     # of the budget, about, per segment of training
 CHECKS_PER_SEGMENT = 4     # checkpoints per segment, each evaluated on valid
+CHECK_COST = 2.0           # training between two checkpoints: at least this many times an evaluation's time
+TRANSPOSE = 6              # the transposed route moves songs by up to 6 semitones either way: every key
+TUNE_SHARE = 1 / 3         # of the transposed route's time, for fine-tuning in the songs' own keys
 LR_DROP, LR_FLOOR = 3.0, 30.0
 SELECT_FRAMES = 5000       # valid frames that choose between RBM checkpoints (AIS is slow); exact models use all
 EXACT_LL_CHAINS = 20       # an exact model's LL costs about what drawing this many samples per frame for ACC does
@@ -109,7 +119,7 @@ class Recipe:
                                f"is in {self.out}/")
         return done.stdout
 
-    def select_on_valid(self, folder, epochs, lr):
+    def select_on_valid(self, folder, epochs, lr, transpose):
         """The valid LL of each new checkpoint of the run in `folder` (epochs `epochs`), evaluated here
         as `rnn_rbm_evaluate.py <checkpoint> --split valid` with the recipe's selection settings;
         returns [(LL, checkpoint)]."""
@@ -119,7 +129,8 @@ class Recipe:
             started = time.time()
             result = evaluation.evaluate_checkpoint(checkpoint, self.args.dataset, "valid", self.select)
             self.eval_seconds = time.time() - started
-            self.record["valid"].append({"checkpoint": checkpoint, "lr": lr, "ll": float(result.ll),
+            self.record["valid"].append({"checkpoint": checkpoint, "lr": lr, "transpose": transpose,
+                                         "ll": float(result.ll),
                                          "acc": float(result.acc)})
             found.append((float(result.ll), checkpoint))
             print(f"valid LL/frame {result.ll:.3f} ACC {100 * result.acc:.2f}%: {checkpoint} (lr {lr:g}); "
@@ -151,19 +162,59 @@ class Recipe:
                  *TRAIN, "--checkpoint-dir", folder, "--minutes", f"{PRETRAIN_SHARE * self.args.minutes:.3f}", "--quiet")
         return os.path.join(folder, "initialized.ckpt")
 
-    def train(self, folder, epochs, save_every, init=None, lr=None, resume=False):
+    def train(self, folder, epochs, save_every, init=None, lr=None, transpose=0, resume=False):
         """Train the run in `folder` up to `epochs`, saving every `save_every`; returns the epochs
         of the checkpoints this call wrote and the mean seconds per epoch."""
         first = (max(e for e, _ in checkpoints.epoch_checkpoints(folder)) + 1) if resume else 1
-        options = ["--resume"] if resume else ["--init", init, "--lr", lr, *TRAIN]
+        options = ["--resume"] if resume else ["--init", init, "--lr", lr, "--transpose", transpose, *TRAIN]
         self.run("rnn_rbm_train.py", epochs, "--data", self.args.dataset, "--checkpoint-dir", folder, *options,
                  "--save-every", save_every, "--quiet")
         seconds = pd.read_csv(os.path.join(folder, "training_log.csv"))["seconds"]
         written = [e for e, _ in checkpoints.epoch_checkpoints(folder) if e >= first]
         return written, float(seconds.mean())
 
-    def fits(self, seconds):
-        return self.left() - self.test_reserve() - 15.0 >= seconds
+    def fits(self, seconds, until=None):
+        """Whether `seconds` of work end before `until` (a time) and before the time kept back for test."""
+        end = self.deadline - self.test_reserve() - 15.0
+        return min(end, until or end) - time.time() >= seconds
+
+    def plan(self, per_epoch):
+        """Segments of training: four checkpoints each, with at least twice an evaluation's time of
+        training between two (fewer epochs per checkpoint where a segment would pass its share)."""
+        every = max(1, math.ceil(CHECK_COST * self.eval_seconds / per_epoch))
+        cap = max(1, int(SEGMENT_SHARE * 60.0 * self.args.minutes / per_epoch))
+        epochs = min(CHECKS_PER_SEGMENT * every, cap)
+        self.save_every = max(1, epochs // CHECKS_PER_SEGMENT)
+        self.epochs = max(self.save_every, epochs - epochs % self.save_every)
+        self.per_epoch = per_epoch
+
+    def segment(self):
+        checks = self.epochs // self.save_every
+        return (self.epochs * self.per_epoch + checks * self.eval_seconds) * 1.1 + 10.0
+
+    def first_segment(self, name, start, lr, transpose=0):
+        """A new run in OUT/name from `start`: one segment; returns (its best (LL, checkpoint), folder)."""
+        folder = os.path.join(self.out, name)
+        written, self.per_epoch = self.train(folder, self.epochs, self.save_every, start, lr, transpose)
+        return max(self.select_on_valid(folder, written, lr, transpose)), folder
+
+    def descend(self, prefix, best, folder, lr, transpose, until=None):
+        """Go on with the run in `folder` while its newest checkpoint is the best; otherwise start a
+        new stage (OUT/<prefix>stageN) from the best at a third of the rate, until the time `until`, or
+        the rate is a 30th of `lr`. Returns the best (LL, checkpoint) of all of them."""
+        stage, floor, done = 0, lr / LR_FLOOR, self.epochs
+        while self.fits(self.segment(), until):
+            if best[1] == os.path.join(folder, f"epoch_{done}.ckpt"):
+                done += self.epochs
+                written, self.per_epoch = self.train(folder, done, self.save_every, resume=True)
+            else:
+                if lr / LR_DROP < floor:
+                    break
+                stage, lr, done = stage + 1, lr / LR_DROP, self.epochs
+                folder = os.path.join(self.out, f"{prefix}stage{stage}")
+                written, self.per_epoch = self.train(folder, done, self.save_every, best[1], lr, transpose)
+            best = max([best] + self.select_on_valid(folder, written, lr, transpose))
+        return best
 
     def main(self):
         if os.path.exists(os.path.join(self.out, "recipe.json")):
@@ -174,35 +225,31 @@ class Recipe:
         first_lr = self.recipe["lrs"][0]
         folder = os.path.join(self.out, f"lr{first_lr:g}")
         written, per_epoch = self.train(folder, 1, 1, init, first_lr)
-        epochs = max(1, int(SEGMENT_SHARE * 60.0 * self.args.minutes / (per_epoch + 1e-9)))
-        save_every = max(1, epochs // CHECKS_PER_SEGMENT)
-        if epochs > 1:
-            written += self.train(folder, epochs, save_every, resume=True)[0]
-        checks = epochs // save_every         # checkpoints per segment, each evaluated on valid
-        segment = lambda: (epochs * per_epoch + checks * (self.eval_seconds or 0.0)) * 1.1 + 10.0
-        trials = [(max(self.select_on_valid(folder, written, first_lr)), folder, first_lr, epochs)]
+        trials = self.select_on_valid(folder, written, first_lr, 0)      # also times an evaluation
+        self.plan(per_epoch)
+        if self.epochs > 1:
+            written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
+            trials += self.select_on_valid(folder, written, first_lr, 0)
+        trials = [(max(trials), folder, first_lr)]
         for lr in self.recipe["lrs"][1:]:
-            if not self.fits(segment()):
+            if not self.fits(self.segment()):
                 break
-            other = os.path.join(self.out, f"lr{lr:g}")
-            written, _ = self.train(other, epochs, save_every, init, lr)
-            trials.append((max(self.select_on_valid(other, written, lr)), other, lr, epochs))
-        best, folder, lr, done = max(trials)
+            trials.append((*self.first_segment(f"lr{lr:g}", init, lr), lr))
+        best, folder, lr = max(trials)
         self.record["lr"] = lr
-        # 3. go on while the newest checkpoint is the best; otherwise a new stage from the best at a third of the rate
-        stage, floor = 0, lr / LR_FLOOR
-        while self.fits(segment()):
-            if best[1] == os.path.join(folder, f"epoch_{done}.ckpt"):
-                done += epochs
-                written, per_epoch = self.train(folder, done, save_every, resume=True)
-            else:
-                if lr / LR_DROP < floor:
-                    break
-                stage, lr, done = stage + 1, lr / LR_DROP, epochs
-                folder = os.path.join(self.out, f"stage{stage}")
-                written, per_epoch = self.train(folder, done, save_every, best[1], lr)
-            best = max([best] + self.select_on_valid(folder, written, lr))
-        # 4. test, once
+        # 3. in the songs' own keys, with half of the time left at most
+        untransposed = time.time() + (self.deadline - self.test_reserve() - time.time()) / 2
+        best = self.descend("", best, folder, lr, 0, until=untransposed)
+        # 4. transposed, then fine-tuned in the songs' own keys from the best transposed checkpoint
+        if self.fits(2 * self.segment()):
+            tuning = time.time() + (self.deadline - self.test_reserve() - time.time()) * (1 - TUNE_SHARE)
+            moved, folder = self.first_segment(f"transposed{TRANSPOSE}", init, lr, TRANSPOSE)
+            moved = self.descend(f"transposed{TRANSPOSE}_", moved, folder, lr, TRANSPOSE, until=tuning)
+            best = max(best, moved)
+            if self.fits(self.segment()):
+                tuned, folder = self.first_segment("tuned", moved[1], lr / LR_DROP ** 2)
+                best = max(best, self.descend("tuned_", tuned, folder, lr / LR_DROP ** 2, 0))
+        # 5. test, once
         self.record.update(chosen=best[1], chosen_valid_ll=best[0])
         final = ["--chains", self.final.chains] + (["--betas", self.final.betas] if self.args.model == "rnn-rbm" else [])
         last = self.run("rnn_rbm_evaluate.py", best[1], "--dataset", self.args.dataset, "--split", "test", *final,

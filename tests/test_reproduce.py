@@ -24,3 +24,76 @@ def test_a_tiny_recipe_runs_end_to_end_and_chooses_on_valid(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="holds a run already"):
         reproduce.main([path, "--model", "rnn", "--minutes", "0.3", "--out", out])
+
+
+class FakeWorld:
+    """Training and valid evaluation by rules, against a clock that training and evaluation move,
+    for the recipe's control flow. A run in the songs' own keys from the start peaks at -5.6 and
+    then overfits; a transposed run looks worse on valid (-6.0), but fine-tuning in the songs' own
+    keys from it reaches -5.45, as the RNN-NADE on JSB does."""
+    def __init__(self, monkeypatch, tuned=-5.45):
+        self.now, self.calls, self.ll, self.cap, self.moved = 0.0, [], {}, {}, set()
+        monkeypatch.setattr(reproduce.time, "time", lambda: self.now)
+        monkeypatch.setattr(reproduce.Recipe, "pretrain", lambda recipe: "init.ckpt")
+        monkeypatch.setattr(reproduce.Recipe, "train", lambda recipe, *a, **k: self.train(recipe, *a, **k))
+        monkeypatch.setattr(reproduce.evaluation, "evaluate_checkpoint", self.evaluate)
+        monkeypatch.setattr(reproduce.Recipe, "run", lambda recipe, *a: self.run(recipe, *a))
+        self.runs, self.tuned = {}, tuned
+
+    def train(self, recipe, folder, epochs, save_every, init=None, lr=None, transpose=0, resume=False):
+        if not resume:
+            self.calls.append(dict(folder=os.path.basename(folder), init=init, lr=lr, transpose=transpose))
+            self.runs[folder] = dict(init=init, transpose=transpose, done=0)
+        run = self.runs[folder]
+        start = self.ll.get(run["init"], -8.0)
+        cap = (-6.0 if run["transpose"] else self.tuned if run["init"] in self.moved
+               else self.cap.get(run["init"], -5.6))       # a stage keeps the ceiling of its start
+        written = [e for e in range(run["done"] + 1, epochs + 1) if e % save_every == 0]
+        for e in written:
+            path = os.path.join(folder, f"epoch_{e}.ckpt")
+            self.ll[path], self.cap[path] = min(cap, start + 0.3 * e) - 0.02 * e, cap
+            if run["transpose"]:
+                self.moved.add(path)
+        self.now += epochs - run["done"] + 5.0      # a second per epoch, and the start of a process
+        run["done"] = epochs
+        return written, 1.0
+
+    def evaluate(self, path, dataset, split, settings):
+        self.now += 2.0
+        return reproduce.evaluation.Result(ll=self.ll[path], ll_se=0.0, ll_frame_se=0.0, acc=0.5, acc_se=0.0,
+                                           acc_pooled=0.5, frames=10, raise_ll=None, raise_se=None, acc_repeat=0.4,
+                                           acc_variants=None, exact=True)
+
+    def run(self, recipe, script, *options):
+        recipe.record["commands"].append(" ".join(["python", script, *map(str, options)]))
+        self.now += 5.0
+        return f"Tiny test: LL/frame {self.ll[options[0]]:.3f} ± 0.000 nats  ACC 50.00%\n"
+
+
+def test_the_recipe_tries_transposition_then_fine_tuning_and_valid_chooses(tmp_path, monkeypatch, capsys):
+    path, out = str(tmp_path / "Tiny.pickle"), str(tmp_path / "run")
+    tiny_dataset(path)
+    world = FakeWorld(monkeypatch)
+    assert reproduce.main([path, "--model", "rnn-nade", "--minutes", "10", "--out", out]) == 0
+    record = json.load(open(os.path.join(out, "recipe.json")))
+    assert world.now <= 600.0 and record["minutes_used"] <= 10
+    lr = record["lr"]
+    moved = [c for c in world.calls if c["transpose"]]
+    assert moved[0] == dict(folder="transposed6", init="init.ckpt", lr=lr, transpose=6)
+    best_moved = max((ll, p) for p, ll in world.ll.items() if p in world.moved)[1]
+    tuned = next(c for c in world.calls if c["folder"] == "tuned")
+    assert tuned["init"] == best_moved and tuned["transpose"] == 0 and tuned["lr"] == pytest.approx(lr / 9)
+    assert record["chosen_valid_ll"] == max(world.ll.values()) and "/tuned" in record["chosen"]
+    assert record["chosen_valid_ll"] == pytest.approx(-5.45 - 0.02 * int(record["chosen"].split("_")[-1][:-5]))
+    assert {v["transpose"] for v in record["valid"]} == {0, 6}
+
+
+def test_the_recipe_keeps_the_songs_keys_where_valid_says_so(tmp_path, monkeypatch):
+    path, out = str(tmp_path / "Tiny.pickle"), str(tmp_path / "run")
+    tiny_dataset(path)
+    world = FakeWorld(monkeypatch, tuned=-5.7)     # fine-tuning from a transposed run is worse here
+    assert reproduce.main([path, "--model", "rnn-nade", "--minutes", "10", "--out", out]) == 0
+    record = json.load(open(os.path.join(out, "recipe.json")))
+    assert record["chosen_valid_ll"] == max(world.ll.values()) == pytest.approx(-5.68)
+    assert "/transposed" not in record["chosen"] and "/tuned" not in record["chosen"]
+    assert any(c["folder"] == "tuned" for c in world.calls)
