@@ -15,9 +15,9 @@ on the data is chosen on its valid split, and test is read once, at the end:
    valid` would, in this process), with at least twice an evaluation's time of training
    between two, and takes at most about a twelfth of the budget.
 3. Training in the songs' own keys, in segments (rnn_rbm_train.py --resume), with at most half
-   of the time left: while the newest checkpoint is the best so far, training goes on;
-   otherwise it starts again from the best checkpoint at a third of the learning rate (a new
-   stage folder), until the time is spent or the rate is a 30th of where it began.
+   of the time left: while each segment improves on the best valid LL so far, training goes
+   on; otherwise it starts again from the best checkpoint at a third of the learning rate (a
+   new stage folder), until the time is spent or the rate is a 30th of where it began.
 4. Transposed, with the time left: the same from the same start at the chosen rate, with every
    song moved by up to 6 semitones each epoch (--transpose 6: every key), then, for the last
    third of the time, fine-tuning in the songs' own keys from the best transposed checkpoint
@@ -199,12 +199,13 @@ class Recipe:
         return max(self.select_on_valid(folder, written, lr, transpose)), folder
 
     def descend(self, prefix, best, folder, lr, transpose, until=None):
-        """Go on with the run in `folder` while its newest checkpoint is the best; otherwise start a
-        new stage (OUT/<prefix>stageN) from the best at a third of the rate, until the time `until`, or
-        the rate is a 30th of `lr`. Returns the best (LL, checkpoint) of all of them."""
-        stage, floor, done = 0, lr / LR_FLOOR, self.epochs
+        """Go on with the run in `folder` while each segment improves on the best valid LL so far;
+        otherwise start a new stage (OUT/<prefix>stageN) from the best checkpoint at a third of
+        the rate, until the time `until`, or the rate is a 30th of `lr`. `best` is the (LL,
+        checkpoint) of the run's first segment; returns the best of all of them."""
+        stage, floor, done, improved = 0, lr / LR_FLOOR, self.epochs, True
         while self.fits(self.segment(), until):
-            if best[1] == os.path.join(folder, f"epoch_{done}.ckpt"):
+            if improved:
                 done += self.epochs
                 written, self.per_epoch = self.train(folder, done, self.save_every, resume=True)
             else:
@@ -213,7 +214,8 @@ class Recipe:
                 stage, lr, done = stage + 1, lr / LR_DROP, self.epochs
                 folder = os.path.join(self.out, f"{prefix}stage{stage}")
                 written, self.per_epoch = self.train(folder, done, self.save_every, best[1], lr, transpose)
-            best = max([best] + self.select_on_valid(folder, written, lr, transpose))
+            found = max(self.select_on_valid(folder, written, lr, transpose))
+            improved, best = found[0] > best[0], max(best, found)
         return best
 
     def main(self):
