@@ -1,6 +1,6 @@
 """Generate songs from a trained RNN-RBM checkpoint: MIDI files, piano-roll pictures and, with --wav, audio.
 
-    python rnn_rbm_generate.py parameter_checkpoints/pretrained.ckpt [--num-songs 3] [--length 300]
+    python rnn_rbm_generate.py parameter_checkpoints/pretrained_sharpened.ckpt [--num-songs 3] [--length 300]
     python rnn_rbm_generate.py latest --primer bach_bwv10_7 --keep-primer --length 16bars --wav
 
 The checkpoint may be a path, `latest` (the newest checkpoint in parameter_checkpoints/) or
@@ -153,7 +153,7 @@ def main(argv=None):
     start = time.time()
     checkpoint = checkpoints.resolve(args.checkpoint)
     checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py, 'latest', "
-                                         "or parameter_checkpoints/pretrained.ckpt")
+                                         "or parameter_checkpoints/pretrained_sharpened.ckpt")
     saved_hp, _ = checkpoints.load_hparams(checkpoint)
     hp = config.hparams_from_args(args, base=saved_hp)
     if args.num_songs < 1 or args.prime_steps < 1:

@@ -1,6 +1,6 @@
 """Sharpen (or flatten) a trained RNN-RBM: every frame's RBM at inverse temperature alpha.
 
-    python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2
+    python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2 [--k-generate 100]
 
 The RBM that follows state u_{t-1} has the energy E(v, h) = -bv_t.v - bh_t.h - v.W.h, with
 bv_t = bv + u_{t-1}.Wuv and bh_t = bh + u_{t-1}.Wuh. Multiplying W, bv, bh, Wuv and Wuh by
@@ -11,8 +11,11 @@ records the alpha it carries (alphas of repeated sharpening multiply). An rnn mo
 Bernoulli units, bv and Wuv) sharpens the same way; an rnn-nade is refused.
 
 A sharper model trades log-likelihood for expected accuracy; choose alpha on the valid split
-with rnn_rbm_evaluate.py. Sharper conditionals need more AIS temperatures, so check that
-the LL has stopped falling (e.g. --chains 20 --betas 4000 against --betas 1000).
+with rnn_rbm_evaluate.py, or for music with music_stats.py (docs/music.md). Sharper
+conditionals need more AIS temperatures, so check that the LL has stopped falling (e.g.
+--chains 20 --betas 4000 against --betas 1000). --k-generate stores how many Gibbs steps per
+row rnn_rbm_generate.py takes from the written checkpoint by default: a sharper RBM mixes more
+slowly, so its samples gain from more.
 """
 import logging
 import sys
@@ -33,13 +36,18 @@ def build_parser():
     parser.add_argument("out", help="the sharpened checkpoint to write, e.g. parameter_checkpoints/sharp.ckpt")
     parser.add_argument("--alpha", type=float, required=True,
                         help="inverse temperature: > 1 sharper, < 1 flatter, 1 a copy")
+    parser.add_argument("--k-generate", type=int, default=None,
+                        help="Gibbs steps per generated row, stored as the written checkpoint's default (default: the input's)")
     return parser
 
 
-def sharpen(checkpoint, out, alpha):
-    """Write `out`: `checkpoint` with W, bv, bh, Wuv and Wuh multiplied by `alpha`."""
+def sharpen(checkpoint, out, alpha, k_generate=None):
+    """Write `out`: `checkpoint` with W, bv, bh, Wuv and Wuh multiplied by `alpha` (and
+    `k_generate` Gibbs steps per generated row, if given)."""
     if not alpha > 0:
         raise ValueError(f"--alpha {alpha} is not a positive number; use e.g. 1.2 to sharpen or 0.8 to flatten")
+    if k_generate is not None and k_generate < 1:
+        raise ValueError(f"--k-generate {k_generate}: give at least 1 Gibbs step per row")
     checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py")
     if checkpoints.resolve(out) == checkpoint:
         raise ValueError(f"{out} is the input checkpoint; give the sharpened one a new name")
@@ -57,6 +65,8 @@ def sharpen(checkpoint, out, alpha):
             sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED
                       if getattr(params, name) is not None])      # an rnn model has bv and Wuv only
             run.update(alpha=run.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
+            if k_generate is not None:
+                hp = hp.replace(k_generate=k_generate)
             checkpoints.save(sess, saver, out, hp, **run)
     log.info("wrote %s: %s at alpha %g", out, checkpoint, run["alpha"])
     return out
@@ -65,7 +75,7 @@ def sharpen(checkpoint, out, alpha):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    sharpen(checkpoints.resolve(args.checkpoint), args.out, args.alpha)
+    sharpen(checkpoints.resolve(args.checkpoint), args.out, args.alpha, args.k_generate)
     return 0
 
 

@@ -1,5 +1,4 @@
 """rnn_rbm_generate.py: MIDI files, pictures, primers, lengths, WAV and output, from the shared tiny model."""
-import json
 import os
 import re
 import shutil
@@ -16,7 +15,9 @@ import checkpoints
 import datasets
 import midi_manipulation
 import rnn_rbm_generate
+import sharpen_checkpoint
 from conftest import ROOT, run_cli
+from tf1 import tf
 
 @pytest.fixture
 def trained(tiny_run):
@@ -59,14 +60,29 @@ def run_script(*args, cwd=ROOT):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def test_shipped_checkpoint_generates(tmp_path):
-    ckpt = os.path.join(ROOT, "parameter_checkpoints", "pretrained.ckpt")
+@pytest.mark.parametrize("name", ["pretrained", "pretrained_sharpened"])
+def test_shipped_checkpoint_generates(tmp_path, name):
+    ckpt = os.path.join(ROOT, "parameter_checkpoints", f"{name}.ckpt")
     if not checkpoints.exists(ckpt):
-        pytest.skip("parameter_checkpoints/pretrained.ckpt is not in this checkout")
+        pytest.skip(f"parameter_checkpoints/{name}.ckpt is not in this checkout")
     paths = rnn_rbm_generate.main([ckpt, "--out", str(tmp_path), "--length", "20", "--seed", "0", "--quiet"])
     assert len(paths) == 3 and all(read_notes(p) for p in paths)
-    with open(ckpt + ".hparams.json") as f:
-        assert json.load(f)["n_hidden"] == 50
+    assert checkpoints.load_hparams(ckpt)[0].n_hidden == 50
+
+
+def test_the_quick_start_checkpoint_is_pretrained_sharpened_as_docs_music_says():
+    """README's default: pretrained.ckpt at alpha 1.25 with 100 Gibbs steps per row (docs/music.md's best row)."""
+    folder = os.path.join(ROOT, "parameter_checkpoints")
+    src, out = tf.train.load_checkpoint(os.path.join(folder, "pretrained.ckpt")), \
+        tf.train.load_checkpoint(os.path.join(folder, "pretrained_sharpened.ckpt"))
+    for name in ["W", "bv", "bh", "Wuv", "Wuh", "Wvu", "Wuu", "bu", "u0"]:
+        scale = 1.25 if name in sharpen_checkpoint.SCALED else 1.0
+        np.testing.assert_allclose(out.get_tensor(name), scale * src.get_tensor(name), rtol=1e-6)
+    hp, run = checkpoints.load_hparams(os.path.join(folder, "pretrained_sharpened.ckpt"))
+    assert hp == checkpoints.load_hparams(os.path.join(folder, "pretrained.ckpt"))[0].replace(k_generate=100)
+    assert run["alpha"] == 1.25
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert "python rnn_rbm_generate.py parameter_checkpoints/pretrained_sharpened.ckpt\n" in f.read()
 
 
 def gen(trained, *args, out="steer"):
