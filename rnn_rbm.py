@@ -16,11 +16,13 @@ recurrence: 'rnn' above, 'lstm' or 'gru'.
 This module only builds graphs: no Session and no file I/O.
 """
 import collections
+import contextlib
 import math
 
 import NADE
 import RBM
 from tf1 import tf
+from tensorflow.python.ops import control_flow_util   # the switch between TF1 and TF2 loops (see functional_control_flow)
 
 # A model's variables; those its frame distribution does not use are None (MODEL_PARAMS).
 Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0", "V"],
@@ -154,8 +156,32 @@ def cell_update(cell, s, x_in, Wuu, nr):
     return tf.concat([o * tf.tanh(c), c], -1)
 
 
-def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
-    """Run the recurrence over a chunk; returns (u_tm1, u_last).
+# Models whose training scans the RNN with TF2's functional loop (functional_control_flow). For
+# the rnn model the scan is nearly all the work, and the functional loop took 0.40 s per JSB epoch
+# against 0.45 (lstm: 0.62 against 0.81); beside the RBM's or the NADE's work it was slower
+# (rnn-rbm 0.75-0.77 against 0.61-0.66 s), so they keep TF1's loop. Paper preset, 8 lanes, Adam,
+# 2026-12-05, a loaded 2-core machine; docs/performance.md has the quiet benchmark.
+FUNCTIONAL_SCAN_MODELS = ("rnn",)
+
+
+@contextlib.contextmanager
+def functional_control_flow(on=True):
+    """Build the loops inside as TF2's functional While ops (control flow v2), which TF1 mode
+    turns off, where `on`. A loop of a few small ops per step costs less per op this way."""
+    if not on:
+        yield
+        return
+    saved = control_flow_util.ENABLE_CONTROL_FLOW_V2
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = True
+    try:
+        yield
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = saved
+
+
+def rnn_states(x, u_carry, mask, reset, p, cell="rnn", functional=False):
+    """Run the recurrence over a chunk; returns (u_tm1, u_last); `functional`: with TF2's
+    functional loop (see FUNCTIONAL_SCAN_MODELS).
 
     x: [lanes, time, n_visible]; u_carry: [lanes, state], the state before the chunk;
     mask, reset: [lanes, time]. Where reset is 1 a new song starts and the state before it is
@@ -177,7 +203,9 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
         return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
 
     time_major = [tf.transpose(a, [1, 0, 2]) for a in (x_in, mask, keep, start)]
-    u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, state]: after each row
+    with functional_control_flow(functional):
+        u = tf.scan(step, time_major, initializer=u_carry)
+    u = tf.transpose(u, [1, 0, 2])                                     # [lanes, time, state]: after each row
     u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
     return output(cell, keep * u_prev + start, nr), u[:, -1]
 
@@ -362,7 +390,7 @@ def build_training_graph(hp, blocks=1):
     nv = hp.n_visible
     p = create_params(hp)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
-    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
+    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell, functional=hp.model in FUNCTIONAL_SCAN_MODELS)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
