@@ -71,7 +71,7 @@ LR_DROP, LR_FLOOR = 3.0, 30.0
 SELECT_FRAMES = 5000       # valid frames that choose between RBM checkpoints (AIS is slow); exact models use all
 EXACT_LL_CHAINS = 20       # an exact model's LL costs about what drawing this many samples per frame for ACC does
 RESERVE_MARGIN = 2.0       # the test evaluation's time, over what the last valid one predicts: in the 12-minute table,
-                           # Nottingham's RNN-RBM test AIS took 11 minutes where at most 6.5 had been kept back
+                           # Nottingham's RNN-RBM test AIS took 12 minutes where at most 6.5 had been kept back
 
 
 def build_parser():
