@@ -78,8 +78,13 @@ def pretrain_frames(sess, rbm, rows, hp, epochs, check):
         yield epoch, total / len(rows)
 
 
-def out_of_time(args, start):
-    return args.minutes is not None and time.time() - start >= 60.0 * args.minutes
+def out_of_time(args, start, epoch, last, stage):
+    """Whether the stage that began at `start` has used its --minutes with epochs left after
+    `epoch` (of `last`); says so when it has."""
+    if args.minutes is None or epoch >= last or time.time() - start < 60.0 * args.minutes:
+        return False
+    log.info("--minutes %g reached: the %s pretraining stops after epoch %d", args.minutes, stage, epoch)
+    return True
 
 
 def resume_state(args, given):
@@ -155,8 +160,7 @@ def main(argv=None):
                 for epoch, mean_cost in bar:
                     last_whole_epoch = training.snapshot(sess, state)
                     bar.set_postfix(cost=f"{mean_cost:.4f}")
-                    if out_of_time(args, stage_start) and epoch < hp.pretrain_epochs:
-                        log.info("--minutes %g reached: the frame pretraining stops after epoch %d", args.minutes, epoch)
+                    if out_of_time(args, stage_start, epoch, hp.pretrain_epochs, "frame"):
                         hp = hp.replace(pretrain_epochs=epoch)
                         break
                 stage, epoch = "rnn", done[1]
@@ -168,9 +172,7 @@ def main(argv=None):
                         nll = training.train_epoch(sess, rnn, song_rows, hp, rnn_epoch, ctrl_c.check)
                         epoch, last_whole_epoch = rnn_epoch, training.snapshot(sess, state)
                         bar.set_postfix(nll=f"{nll:.4f}")
-                        if out_of_time(args, stage_start) and rnn_epoch < hp.rnn_pretrain_epochs:
-                            log.info("--minutes %g reached: the RNN pretraining stops after epoch %d",
-                                     args.minutes, rnn_epoch)
+                        if out_of_time(args, stage_start, rnn_epoch, hp.rnn_pretrain_epochs, "RNN"):
                             hp = hp.replace(rnn_pretrain_epochs=rnn_epoch)
                             break
                     log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs",
