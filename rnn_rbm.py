@@ -156,12 +156,12 @@ def cell_update(cell, s, x_in, Wuu, nr):
     return tf.concat([o * tf.tanh(c), c], -1)
 
 
-# Models whose training scans the RNN with TF2's functional loop (functional_control_flow). For
-# the rnn model the scan is nearly all the work, and the functional loop took 0.40 s per JSB epoch
-# against 0.45 (lstm: 0.62 against 0.81); beside the RBM's or the NADE's work it was slower
-# (rnn-rbm 0.75-0.77 against 0.61-0.66 s), so they keep TF1's loop. Paper preset, 8 lanes, Adam,
-# 2026-12-05, a loaded 2-core machine; docs/performance.md has the quiet benchmark.
-FUNCTIONAL_SCAN_MODELS = ("rnn",)
+# Models whose training scans the RNN with TF2's functional loop (functional_control_flow): none.
+# On a loaded machine it looked faster for the rnn model (0.40 s per JSB epoch against 0.45); on
+# a quiet one it was slower (docs/performance.md: 0.316 against
+# 0.263 s, lstm 0.549 against 0.446), and slower for rnn-rbm and rnn-nade on both, so every
+# model keeps TF1's loop. Paper preset, 8 lanes, Adam, 2026-12-05.
+FUNCTIONAL_SCAN_MODELS = ()
 
 
 @contextlib.contextmanager

@@ -171,8 +171,8 @@ def test_biases_and_recurrence_match_numpy_for_every_cell(model):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_the_functional_scan_gives_the_same_states_and_gradients(cell):
-    """The rnn model trains with TF2's functional loop (FUNCTIONAL_SCAN_MODELS), the others with
-    TF1's: the same numbers either way, padding and song starts included."""
+    """TF2's functional loop (for the models in FUNCTIONAL_SCAN_MODELS) and TF1's give the same
+    numbers, padding and song starts included."""
     rng = np.random.default_rng(1)
     x = (rng.random((2, 6, HP.n_visible)) < 0.4).astype(np.float32)
     mask = np.array([[1] * 6, [1, 1, 1, 1, 0, 0]], np.float32)
