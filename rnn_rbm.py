@@ -16,13 +16,11 @@ recurrence: 'rnn' above, 'lstm' or 'gru'.
 This module only builds graphs: no Session and no file I/O.
 """
 import collections
-import contextlib
 import math
 
 import NADE
 import RBM
 from tf1 import tf
-from tensorflow.python.ops import control_flow_util   # the switch between TF1 and TF2 loops (see functional_control_flow)
 
 # A model's variables; those its frame distribution does not use are None (MODEL_PARAMS).
 Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0", "V"],
@@ -156,32 +154,8 @@ def cell_update(cell, s, x_in, Wuu, nr):
     return tf.concat([o * tf.tanh(c), c], -1)
 
 
-# Models whose training scans the RNN with TF2's functional loop (functional_control_flow): none.
-# On a loaded machine it looked faster for the rnn model (0.40 s per JSB epoch against 0.45); on
-# a quiet one it was slower (docs/performance.md: 0.316 against
-# 0.263 s, lstm 0.549 against 0.446), and slower for rnn-rbm and rnn-nade on both, so every
-# model keeps TF1's loop. Paper preset, 8 lanes, Adam, 2026-12-05.
-FUNCTIONAL_SCAN_MODELS = ()
-
-
-@contextlib.contextmanager
-def functional_control_flow(on=True):
-    """Build the loops inside as TF2's functional While ops (control flow v2), which TF1 mode
-    turns off, where `on`. A loop of a few small ops per step costs less per op this way."""
-    if not on:
-        yield
-        return
-    saved = control_flow_util.ENABLE_CONTROL_FLOW_V2
-    control_flow_util.ENABLE_CONTROL_FLOW_V2 = True
-    try:
-        yield
-    finally:
-        control_flow_util.ENABLE_CONTROL_FLOW_V2 = saved
-
-
-def rnn_states(x, u_carry, mask, reset, p, cell="rnn", functional=False):
-    """Run the recurrence over a chunk; returns (u_tm1, u_last); `functional`: with TF2's
-    functional loop (see FUNCTIONAL_SCAN_MODELS).
+def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
+    """Run the recurrence over a chunk; returns (u_tm1, u_last).
 
     x: [lanes, time, n_visible]; u_carry: [lanes, state], the state before the chunk;
     mask, reset: [lanes, time]. Where reset is 1 a new song starts and the state before it is
@@ -203,9 +177,7 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn", functional=False):
         return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
 
     time_major = [tf.transpose(a, [1, 0, 2]) for a in (x_in, mask, keep, start)]
-    with functional_control_flow(functional):
-        u = tf.scan(step, time_major, initializer=u_carry)
-    u = tf.transpose(u, [1, 0, 2])                                     # [lanes, time, state]: after each row
+    u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, state]: after each row
     u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
     return output(cell, keep * u_prev + start, nr), u[:, -1]
 
@@ -390,7 +362,7 @@ def build_training_graph(hp, blocks=1):
     nv = hp.n_visible
     p = create_params(hp)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
-    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell, functional=hp.model in FUNCTIONAL_SCAN_MODELS)
+    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]

@@ -169,34 +169,6 @@ def test_biases_and_recurrence_match_numpy_for_every_cell(model):
     np.testing.assert_allclose(u_last[0], want_last, atol=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_the_functional_scan_gives_the_same_states_and_gradients(cell):
-    """TF2's functional loop (for the models in FUNCTIONAL_SCAN_MODELS) and TF1's give the same
-    numbers, padding and song starts included."""
-    rng = np.random.default_rng(1)
-    x = (rng.random((2, 6, HP.n_visible)) < 0.4).astype(np.float32)
-    mask = np.array([[1] * 6, [1, 1, 1, 1, 0, 0]], np.float32)
-    reset = np.array([[1, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0]], np.float32)
-    carry = rng.uniform(-0.5, 0.5, (2, rnn_rbm.state_size(HP.replace(cell=cell)))).astype(np.float32)
-    found = []
-    for functional in (False, True):
-        with tf.Graph().as_default() as graph:
-            tf.set_random_seed(0)
-            p = rnn_rbm.create_params(HP.replace(cell=cell))
-            u_tm1, u_last = rnn_rbm.rnn_states(tf.constant(x), tf.constant(carry), tf.constant(mask), tf.constant(reset),
-                                               p, cell, functional=functional)
-            types = {op.type for op in graph.get_operations()}     # TF1's loop enters frames; TF2's is one While op
-            assert (bool(types & {"While", "StatelessWhile"}) and "Enter" not in types) if functional else "Enter" in types
-            loss = tf.reduce_sum(tf.sin(u_tm1)) + tf.reduce_sum(u_last ** 2)
-            grads = tf.gradients(loss, [p.Wvu, p.Wuu, p.bu, p.u0])
-            with tf.Session() as sess:
-                sess.run(tf.global_variables_initializer())
-                found.append(sess.run([u_tm1, u_last, *grads]))
-    for tf1_loop, functional_loop in zip(*found):
-        np.testing.assert_allclose(functional_loop, tf1_loop, rtol=1e-5, atol=1e-6)
-    assert np.abs(found[0][3]).max() > 0                                    # the gradients are not trivially zero
-
-
 def test_state_carries_across_chunks(model):
     sess, m, cell = model
     x = song(3, steps=10)
