@@ -84,7 +84,7 @@ def train_throughput(song_rows, hp, seconds, epochs=0):
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
-        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp))
+        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp), training.lane_count(hp, song_rows))
         with tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES)) as sess:
             sess.run(tf.global_variables_initializer())
             training.train_epoch(sess, model, song_rows, hp, 0)   # warm-up

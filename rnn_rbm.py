@@ -131,6 +131,15 @@ def recurrent_weights(cell, Wuu, nr):
     return tf.split(Wuu, [2 * nr, nr], axis=1) if cell == "gru" else Wuu
 
 
+def lstm_gates(z, c, nr):
+    """(h, c) after a row, from the pre-activations z = x_in + h_{t-1} Wuu of the gates i, f, o
+    and the candidate g, and the cell c before it."""
+    ifo, g = tf.split(z, [3 * nr, nr], axis=-1)
+    i, f, o = tf.split(tf.sigmoid(ifo), 3, axis=-1)
+    c = f * c + i * tf.tanh(g)
+    return o * tf.tanh(c), c
+
+
 def cell_update(cell, s, x_in, Wuu, nr):
     """The state after a row, from the state s before it and the row's input x_in = v_t Wvu + bu
     (both with the same leading shape); gru and lstm as in their papers' usual form. Wuu is
@@ -148,10 +157,10 @@ def cell_update(cell, s, x_in, Wuu, nr):
         n = tf.tanh(x_n + times(r * s, W_n))
         return n + z * (s - n)                               # (1 - z) n + z s
     h, c = tf.split(s, 2, axis=-1)
-    ifo, g = tf.split(x_in + times(h, Wuu), [3 * nr, nr], axis=-1)
-    i, f, o = tf.split(tf.sigmoid(ifo), 3, axis=-1)
-    c = f * c + i * tf.tanh(g)
-    return tf.concat([o * tf.tanh(c), c], -1)
+    return tf.concat(lstm_gates(x_in + times(h, Wuu), c, nr), -1)
+
+
+CLOSED = -1e30    # a gate pre-activation whose sigmoid, and its gradient, are exactly 0 in float32
 
 
 def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
@@ -161,23 +170,52 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
     mask, reset: [lanes, time]. Where reset is 1 a new song starts and the state before it is
     the initial state. A padded row (mask 0) leaves the state as it was.
     u_tm1: [lanes, time, nr], the output (u or h) before each row; u_last: [lanes, state].
+
+    A step costs its number of ops more than its arithmetic here, so what can move out of the
+    loop does. For rnn and lstm, whose state before a row enters the row only through
+    s Wuu, a song start's (keep s + start) Wuu is keep (s Wuu) + start Wuu, and start Wuu joins
+    the input before the loop; an LSTM's cell starts at 0 by a closed forget gate, set in the
+    input too, and its h and c are carried apart, not cut and joined at every step. With the
+    lane count in x's static shape, the gradients skip their broadcasting ops as well.
     """
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     nr = int(p.u0.shape[0])
     x_in = tf.reshape(tf.matmul(tf.reshape(x, [-1, int(x.shape[-1])]), p.Wvu) + p.bu,
                       [lanes, steps, -1])                              # [lanes, time, gates * nr], one matmul for all rows
+    x_in.set_shape([x.shape[0], None, p.Wvu.shape[1]])
     reset = reset[:, :, None]                                          # [lanes, time, 1]
     keep, start = 1.0 - reset, reset * initial_state(cell, p)          # u_{t-1} = keep u_prev + start
     mask = mask[:, :, None]                                            # [lanes, time, 1]
     Wuu = recurrent_weights(cell, p.Wuu, nr)
 
-    def step(u_prev, inputs):
-        x_in_t, m_t, keep_t, start_t = inputs                           # [lanes, gates * nr], [lanes, 1], [lanes, 1], [lanes, state]
-        u_tm1 = keep_t * u_prev + start_t
-        return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
+    if cell == "gru":
+        def step(u_prev, inputs):
+            x_in_t, m_t, keep_t, start_t = inputs                       # [lanes, 3 nr], [lanes, 1], [lanes, 1], [lanes, nr]
+            u_tm1 = keep_t * u_prev + start_t
+            return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
+        carry, inputs = u_carry, (x_in, mask, keep, start)
+    else:
+        x_in += reset * tf.matmul(p.u0[None], Wuu)                     # the initial state's share at a song start
+        if cell == "rnn":
+            def step(u_prev, inputs):
+                x_in_t, m_t, keep_t = inputs                            # [lanes, nr], [lanes, 1], [lanes, 1]
+                u = tf.tanh(x_in_t + keep_t * tf.matmul(u_prev, Wuu))
+                return u_prev + m_t * (u - u_prev)
+            carry = u_carry
+        else:
+            forget = tf.concat([tf.zeros([nr]), tf.fill([nr], CLOSED), tf.zeros([2 * nr])], 0)   # [4 nr]: i, f, o, g
+            x_in += reset * forget
 
-    time_major = [tf.transpose(a, [1, 0, 2]) for a in (x_in, mask, keep, start)]
-    u = tf.transpose(tf.scan(step, time_major, initializer=u_carry), [1, 0, 2])      # [lanes, time, state]: after each row
+            def step(state, inputs):
+                (h_prev, c_prev), (x_in_t, m_t, keep_t) = state, inputs
+                h, c = lstm_gates(x_in_t + keep_t * tf.matmul(h_prev, Wuu), c_prev, nr)
+                return h_prev + m_t * (h - h_prev), c_prev + m_t * (c - c_prev)
+            carry = tuple(tf.split(u_carry, 2, axis=-1))
+        inputs = (x_in, mask, keep)
+
+    time_major = [tf.transpose(a, [1, 0, 2]) for a in inputs]
+    after = tf.scan(step, time_major, initializer=carry)                # [time, lanes, state] (lstm: h and c)
+    u = tf.transpose(tf.concat(after, -1) if cell == "lstm" else after, [1, 0, 2])   # [lanes, time, state]: after each row
     u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
     return output(cell, keep * u_prev + start, nr), u[:, -1]
 
@@ -305,15 +343,16 @@ RnnPretraining = collections.namedtuple("RnnPretraining", [
 ])
 
 
-def chunk_inputs(hp):
-    """Placeholders of a training chunk: (x, mask, reset, u_carry, lr, seed), as in RnnRbm."""
+def chunk_inputs(hp, lanes=None):
+    """Placeholders of a training chunk: (x, mask, reset, u_carry, lr, seed), as in RnnRbm; with
+    `lanes` fixed where the caller knows it (training.lane_count), any number where None."""
     nv, ns = hp.n_visible, state_size(hp)
-    x = tf.placeholder(tf.float32, [None, None, nv], name="x")                             # [lanes, time, nv]
-    lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
-    mask = tf.placeholder_with_default(tf.ones([lanes, steps]), [None, None], name="mask")  # [lanes, time]
-    song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)
-    reset = tf.placeholder_with_default(song_starts, [None, None], name="reset")          # [lanes, time]
-    u_carry = tf.placeholder_with_default(tf.zeros([lanes, ns]), [None, ns], name="u_carry")   # [lanes, state]
+    x = tf.placeholder(tf.float32, [lanes, None, nv], name="x")                            # [lanes, time, nv]
+    n, steps = tf.shape(x)[0], tf.shape(x)[1]
+    mask = tf.placeholder_with_default(tf.ones([n, steps]), [lanes, None], name="mask")    # [lanes, time]
+    song_starts = tf.concat([tf.ones([n, 1]), tf.zeros([n, steps - 1])], axis=1)
+    reset = tf.placeholder_with_default(song_starts, [lanes, None], name="reset")         # [lanes, time]
+    u_carry = tf.placeholder_with_default(tf.zeros([n, ns]), [lanes, ns], name="u_carry")  # [lanes, state]
     lr = tf.placeholder_with_default(hp.lr, [], name="lr")
     seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
     return x, mask, reset, u_carry, lr, seed
@@ -356,12 +395,13 @@ def negative_starts(rows, swap, seed):
     return tf.where(swapped[:, None] & tf.ones_like(rows, tf.bool), other, rows)
 
 
-def build_training_graph(hp, blocks=1):
-    """Free-energy training graph over a chunk of rows in each of several lanes, its negative
-    Gibbs chains cut into `blocks` side-by-side blocks (gibbs_blocks)."""
+def build_training_graph(hp, blocks=1, lanes=None):
+    """Free-energy training graph over a chunk of rows in each of several lanes (`lanes` of them
+    where not None: a faster graph), its negative Gibbs chains cut into `blocks` side-by-side
+    blocks (gibbs_blocks)."""
     nv = hp.n_visible
     p = create_params(hp)
-    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
+    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp, lanes)
     u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
@@ -380,14 +420,15 @@ def build_training_graph(hp, blocks=1):
                   optimizer_state=optimizer_state, blocks=blocks)
 
 
-def build_rnn_pretraining_graph(hp, p):
+def build_rnn_pretraining_graph(hp, p, lanes=None):
     """The RNN of `p` alone, predicting each row with independent Bernoulli units,
     p(v_t,i = 1 | v_<t) = sigmoid(bo + u_{t-1} Wuv), trained by exact gradients of -log p.
 
     The paper's other initialisation: Wvu, Wuu, bu, u0 and Wuv learn the temporal structure
     here without the noise of CD; bo stands in for the RBM, whose W, bv, bh stay as they are.
+    `lanes` as in build_training_graph.
     """
-    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
+    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp, lanes)
     bo = tf.Variable(tf.zeros([hp.n_visible]), name="bo")
     u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
     logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]

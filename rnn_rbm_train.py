@@ -98,7 +98,7 @@ def main(argv=None):
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(hp.seed)
-        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp))
+        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp), training.lane_count(hp, song_rows))
         state = rnn_rbm.variables(model.params) + list(model.optimizer_state.values())
         saver = checkpoints.make_saver(model.params, model.optimizer_state)
         sess = tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES))

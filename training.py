@@ -30,6 +30,12 @@ PRETRAINING_INTERRUPTED = "pretraining_interrupted.ckpt"   # what Ctrl-C during 
 RESUMABLE_CHANGES = ("epochs", "save_every")
 
 
+def lane_count(hp, song_rows):
+    """Lanes of every chunk of an epoch over `song_rows`: batch_songs, or one per song where
+    there are fewer songs. Give it to the training graph (rnn_rbm.build_training_graph)."""
+    return min(hp.batch_songs, len(song_rows))
+
+
 def pack_lanes(song_rows, hp, rng):
     """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes, cut into chunks.
 
@@ -38,7 +44,7 @@ def pack_lanes(song_rows, hp, rng):
     reset [chunks, lanes, chunk_len], each chunk contiguous in memory so that feeding it costs
     one copy; reset marks the first row of each song.
     """
-    n_lanes = min(hp.batch_songs, len(song_rows))
+    n_lanes = lane_count(hp, song_rows)
     lanes, lengths = [[] for _ in range(n_lanes)], np.zeros(n_lanes, np.int64)
     for i in rng.permutation(len(song_rows)):
         lane = int(np.argmin(lengths))
@@ -149,6 +155,10 @@ def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
     if hp.transpose:
         song_rows = transpose_songs(song_rows, hp, rng)
     x, mask, reset = pack_lanes(song_rows, hp, rng)
+    built_for = model.x.shape.as_list()[0]
+    if built_for is not None and built_for != x.shape[1]:
+        raise ValueError(f"the training graph was built for {built_for} lanes but these {len(song_rows)} songs fill "
+                         f"{x.shape[1]}; build it with lanes=training.lane_count(hp, song_rows)")
     u = np.zeros((x.shape[1], rnn_rbm.state_size(hp)), np.float32)
     total = 0.0
     for i in range(len(x)):

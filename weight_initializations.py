@@ -133,7 +133,8 @@ def main(argv=None):
         tf.set_random_seed(hp.seed)
         params = rnn_rbm.create_params(hp)
         rbm = rnn_rbm.build_frame_pretraining_graph(hp, params)
-        rnn = rnn_rbm.build_rnn_pretraining_graph(hp, params) if hp.rnn_pretrain_epochs else None
+        lanes = training.lane_count(hp, song_rows)
+        rnn = rnn_rbm.build_rnn_pretraining_graph(hp, params, lanes) if hp.rnn_pretrain_epochs else None
         run_state = {"bo": rnn.bo, **rnn.optimizer_state} if rnn else {}
         state = rnn_rbm.variables(params) + list(run_state.values())
         saver = checkpoints.make_saver(params)

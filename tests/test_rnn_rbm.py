@@ -215,6 +215,31 @@ def test_padding_never_reaches_the_gradients(model):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_graph_built_for_its_lane_count_trains_exactly_as_the_general_one(cell):
+    hp = HP.replace(cell=cell, model="rnn-nade")    # exact: no random draws between the graphs
+    x = np.stack([np.concatenate([song(7, 4), song(8, 3)]), np.pad(song(9, 5), [(0, 2), (0, 0)])])   # [2, 7, nv]
+    feed = lambda m: {m.x: x, m.mask: np.array([[1] * 7, [1] * 5 + [0] * 2], np.float32),
+                      m.reset: np.array([[1, 0, 0, 0, 1, 0, 0], [1] + [0] * 6], np.float32),
+                      m.u_carry: np.linspace(-0.3, 0.3, 2 * rnn_rbm.state_size(hp)).reshape(2, -1)}
+    results, weights = [], None
+    for lanes in (None, 2):
+        with tf.Graph().as_default():
+            m = rnn_rbm.build_training_graph(hp, lanes=lanes)
+            assert m.x.shape.as_list()[0] == lanes
+            grads = tf.gradients(m.cost, rnn_rbm.variables(m.params))
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                if weights is None:     # the first graph's, with biases that make the gates differ
+                    weights = sess.run(rnn_rbm.variables(m.params))
+                    bu = rnn_rbm.variables(m.params).index(m.params.bu)
+                    weights[bu] = np.linspace(0.3, -0.3, len(weights[bu]))
+                sess.run([var.assign(w) for var, w in zip(rnn_rbm.variables(m.params), weights)])
+                results.append(sess.run([m.cost, m.u_tm1, m.u_final] + grads, feed(m)))
+    for general, fixed in zip(*results):
+        np.testing.assert_allclose(fixed, general, rtol=1e-5, atol=1e-6)
+
+
 def test_initial_weights():
     hp = HParams()
     with tf.Graph().as_default():

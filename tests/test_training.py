@@ -4,8 +4,10 @@ import signal
 import numpy as np
 import pytest
 
+import rnn_rbm
 import training
 from config import HParams
+from tf1 import tf
 
 HP = HParams(lowest_note=60, highest_note=65, steps_per_rbm=2)   # 6 keys x {play, articulate} x 2 steps
 
@@ -104,3 +106,16 @@ def test_ctrl_c_leaves_an_ignored_sigint_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_graph_built_for_other_lanes_is_refused_with_the_fix():
+    hp = HP.replace(batch_songs=4, model="rnn", n_hidden_recurrent=3)
+    songs = [np.ones((3, HP.n_visible), np.float32)] * 2
+    assert training.lane_count(hp, songs) == 2 and training.lane_count(hp, songs * 3) == 4
+    with tf.Graph().as_default():
+        model = rnn_rbm.build_training_graph(hp, lanes=4)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            with pytest.raises(ValueError, match="built for 4 lanes but these 2 songs fill 2.*lane_count"):
+                training.train_epoch(sess, model, songs, hp, 1)
+            assert np.isfinite(training.train_epoch(sess, model, songs * 3, hp, 1))
