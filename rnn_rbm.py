@@ -188,36 +188,107 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
     mask = mask[:, :, None]                                            # [lanes, time, 1]
     Wuu = recurrent_weights(cell, p.Wuu, nr)
 
+    time_major = lambda a: tf.transpose(a, [1, 0, 2])
     if cell == "gru":
         def step(u_prev, inputs):
             x_in_t, m_t, keep_t, start_t = inputs                       # [lanes, 3 nr], [lanes, 1], [lanes, 1], [lanes, nr]
             u_tm1 = keep_t * u_prev + start_t
             return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
-        carry, inputs = u_carry, (x_in, mask, keep, start)
+        after = tf.scan(step, [time_major(a) for a in (x_in, mask, keep, start)], initializer=u_carry)
     else:
         x_in += reset * tf.matmul(p.u0[None], Wuu)                     # the initial state's share at a song start
-        if cell == "rnn":
-            def step(u_prev, inputs):
-                x_in_t, m_t, keep_t = inputs                            # [lanes, nr], [lanes, 1], [lanes, 1]
-                u = tf.tanh(x_in_t + keep_t * tf.matmul(u_prev, Wuu))
-                return u_prev + m_t * (u - u_prev)
-            carry = u_carry
-        else:
+        if cell == "lstm":
             forget = tf.concat([tf.zeros([nr]), tf.fill([nr], CLOSED), tf.zeros([2 * nr])], 0)   # [4 nr]: i, f, o, g
             x_in += reset * forget
+        after = recurrence(cell, *[time_major(a) for a in (x_in, mask, keep)], u_carry, Wuu)
+    u = time_major(after)                                                              # [lanes, time, state]: after each row
+    u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
+    return output(cell, keep * u_prev + start, nr), u[:, -1]
 
+
+def recurrence(cell, x_in, m, keep, s0, Wuu):
+    """The states after each row of the rnn or lstm cell, time-major, [time, lanes, state], with
+    the backward pass (backpropagation through time) written by hand.
+
+    x_in: [time, lanes, gates * nr], each row's input with a song start's u0 Wuu (and closed
+    forget gate) in it; m, keep: [time, lanes, 1], mask and 1 - reset; s0: [lanes, state].
+    Row t's pre-activation is z_t = x_in_t + keep_t (h_{t-1} Wuu), and a padded row (m 0) leaves
+    the state as it was.
+
+    A loop step costs its number of ops here, not its arithmetic (8 lanes of 100 units), and
+    TensorFlow's own gradient of a scan pushes every value that a step's gradient needs on a
+    stack and replays the step's gradient op by op: about 150 ops per LSTM step (90 for the
+    rnn cell). By hand, the gates are recomputed for all rows at once after the forward loop,
+    everything of the backward pass that does not wait on the next row's gradient is computed
+    for all rows at once too, and the weight gradient is one matmul over all rows. The loops
+    carry and read tuples: a split or concat per step costs more than another loop variable.
+    """
+    nr = int(Wuu.shape[0])
+
+    @tf.custom_gradient
+    def run(x_in, m, keep, s0, Wuu):
+        if cell == "rnn":
+            def step(s_prev, inputs):
+                x_in_t, m_t, keep_t = inputs
+                s = tf.tanh(x_in_t + keep_t * tf.matmul(s_prev, Wuu))
+                return s_prev + m_t * (s - s_prev)
+            S = tf.scan(step, (x_in, m, keep), initializer=s0)                     # [time, lanes, nr]
+        else:
             def step(state, inputs):
                 (h_prev, c_prev), (x_in_t, m_t, keep_t) = state, inputs
                 h, c = lstm_gates(x_in_t + keep_t * tf.matmul(h_prev, Wuu), c_prev, nr)
                 return h_prev + m_t * (h - h_prev), c_prev + m_t * (c - c_prev)
-            carry = tuple(tf.split(u_carry, 2, axis=-1))
-        inputs = (x_in, mask, keep)
+            S = tf.concat(tf.scan(step, (x_in, m, keep), initializer=tuple(tf.split(s0, 2, axis=-1))), -1)
 
-    time_major = [tf.transpose(a, [1, 0, 2]) for a in inputs]
-    after = tf.scan(step, time_major, initializer=carry)                # [time, lanes, state] (lstm: h and c)
-    u = tf.transpose(tf.concat(after, -1) if cell == "lstm" else after, [1, 0, 2])   # [lanes, time, state]: after each row
-    u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
-    return output(cell, keep * u_prev + start, nr), u[:, -1]
+        def grad(dS):
+            S_prev = tf.concat([s0[None], S[:-1]], 0)                                  # [time, lanes, state]: before each row
+            h_prev = output(cell, S_prev, nr)
+            # Per row, what carries a gradient d of the state after it to the state before:
+            # d_prev = d (1 - m) + keep (dz Wuu^T) [+ e m f for the lstm's cell], dz = d times coefficients.
+            if cell == "rnn":
+                coefficients = (m * (1.0 - tf.square(S)), 1.0 - m, keep)               # d s / d z where real, ...
+            else:
+                z = x_in + keep * tf.tensordot(h_prev, Wuu, 1)                         # the gates, all rows at once
+                ifo, g = tf.split(z, [3 * nr, nr], axis=-1)
+                i, f, o = tf.split(tf.sigmoid(ifo), 3, axis=-1)
+                g, c, c_prev = tf.tanh(g), S[..., nr:], S_prev[..., nr:]
+                tc = tf.tanh(c)          # of the new cell where the row is real; where it is not, m zeroes it
+                coefficients = (o * (1.0 - tf.square(tc)),                            # d h / d c
+                                m * tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), tc * o * (1.0 - o),
+                                               i * (1.0 - tf.square(g))], -1),         # dz = [e, e, dh, e] this
+                                m * f, 1.0 - m, keep)
+            WuuT = tf.transpose(Wuu)
+
+            def gate_grad(d, k):
+                """(dz, the share of d_prev that does not go through Wuu) from d, the state's gradient
+                as a tuple (rnn: u; lstm: h, c), and the coefficients k of its rows."""
+                if cell == "rnn":
+                    (d,), (G, nm, _) = d, k
+                    return d * G, (d * nm,)
+                (dh, dc), (P, Q, mf, nm, _) = d, k
+                e = dc + dh * P                                                        # d / d(new cell)
+                return tf.concat([e, e, dh, e], -1) * Q, (dh * nm, dc * nm + e * mf)
+
+            def back(d, k):
+                """d_prev: d carried back through a row with coefficients k."""
+                dz, rest = gate_grad(d, k)
+                return (rest[0] + k[-1] * tf.matmul(dz, WuuT),) + rest[1:]
+
+            k_next = tuple(tf.concat([a[1:], tf.zeros_like(a[:1])], 0) for a in coefficients)   # of the row after each
+            dS = tuple(tf.split(dS, 2, axis=-1)) if cell == "lstm" else (dS,)
+
+            def back_step(d_next, inputs):
+                return tuple(a + b for a, b in zip(inputs[:len(dS)], back(d_next, inputs[len(dS):])))
+            D = tf.scan(back_step, dS + k_next, initializer=tuple(tf.zeros_like(a[0]) for a in dS), reverse=True)
+            dZ, _ = gate_grad(D, coefficients)                                         # [time, lanes, gates * nr]
+            rows = lambda a: tf.reshape(a, [-1, int(a.shape[-1])])
+            dWuu = tf.matmul(rows(keep * h_prev), rows(dZ), transpose_a=True)
+            ds0 = tf.concat(back(tuple(a[0] for a in D), tuple(a[0] for a in coefficients)), -1)
+            return dZ, None, None, ds0, dWuu
+
+        return S, grad
+
+    return run(x_in, m, keep, s0, Wuu)
 
 
 def rnn_step(u_tm1, v_t, p, cell="rnn"):

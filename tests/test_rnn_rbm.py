@@ -240,6 +240,47 @@ def test_a_graph_built_for_its_lane_count_trains_exactly_as_the_general_one(cell
         np.testing.assert_allclose(fixed, general, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_recurrences_gradient_matches_tensorflows_own_through_the_textbook_step(cell):
+    """The hand-written backward pass (rnn_rbm.recurrence) against TensorFlow's gradient of the
+    step as cell_update writes it, unrolled in Python: songs that start mid-lane, padding between
+    real rows, and a carried state."""
+    hp = HP.replace(cell=cell, model="rnn-nade")
+    x = np.stack([np.concatenate([song(7, 4), song(8, 3)]), np.pad(song(9, 5), [(0, 2), (0, 0)])])   # [2, 7, nv]
+    mask = np.array([[1, 1, 0, 1, 1, 1, 1], [1] * 5 + [0] * 2], np.float32)
+    reset = np.array([[1, 0, 0, 0, 1, 0, 0], [0] * 7], np.float32)
+    u_carry = np.linspace(-0.6, 0.6, 2 * rnn_rbm.state_size(hp)).reshape(2, -1).astype(np.float32)
+    with tf.Graph().as_default():
+        tf.set_random_seed(5)
+        m = rnn_rbm.build_training_graph(hp, lanes=2)
+        p = m.params
+        nr = HP.n_hidden_recurrent
+        x_in = p.bu + tf.tensordot(m.x, p.Wvu, 1)
+        s, textbook_u_tm1 = m.u_carry, []
+        for t in range(7):
+            keep, start = 1.0 - m.reset[:, t, None], m.reset[:, t, None] * rnn_rbm.initial_state(cell, p)
+            s_tm1 = keep * s + start
+            textbook_u_tm1.append(rnn_rbm.output(cell, s_tm1, nr))
+            s = s_tm1 + m.mask[:, t, None] * (rnn_rbm.cell_update(cell, s_tm1, x_in[:, t],
+                                                                  rnn_rbm.recurrent_weights(cell, p.Wuu, nr), nr) - s_tm1)
+        rng = np.random.default_rng(6)
+        weigh = lambda u_tm1, u_last: (tf.reduce_sum(rng.normal(size=(2, 7, nr)).astype(np.float32) * u_tm1)
+                                       + tf.reduce_sum(rng.normal(size=u_carry.shape).astype(np.float32) * u_last))
+        wrt = rnn_rbm.variables(p) + [m.u_carry]
+        ours = tf.gradients(weigh(m.u_tm1, m.u_final), wrt)
+        rng = np.random.default_rng(6)
+        textbook = tf.gradients(weigh(tf.stack(textbook_u_tm1, 1), s), wrt)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(p.bu.assign(np.linspace(0.5, -0.5, int(p.bu.shape[0]))))
+            feed = {m.x: x, m.mask: mask, m.reset: reset, m.u_carry: u_carry}
+            ours, textbook = sess.run([[g for g in ours if g is not None], [g for g in textbook if g is not None]], feed)
+    assert len(ours) == len(textbook) == 5           # Wvu, Wuu, bu, u0 and u_carry
+    for a, b in zip(ours, textbook):
+        assert np.abs(b).max() > 1e-3
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_initial_weights():
     hp = HParams()
     with tf.Graph().as_default():
