@@ -175,8 +175,8 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
     loop does. For rnn and lstm, whose state before a row enters the row only through
     s Wuu, a song start's (keep s + start) Wuu is keep (s Wuu) + start Wuu, and start Wuu joins
     the input before the loop; an LSTM's cell starts at 0 by a closed forget gate, set in the
-    input too, and its h and c are carried apart, not cut and joined at every step. With the
-    lane count in x's static shape, the gradients skip their broadcasting ops as well.
+    input too. Their backward pass is written by hand (recurrence); the gru's is TensorFlow's,
+    which skips its broadcasting ops where the lane count is in x's static shape.
     """
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     nr = int(p.u0.shape[0])
