@@ -15,9 +15,11 @@ on the data is chosen on its valid split, and test is read once, at the end:
    valid` would, in this process), with at least twice an evaluation's time of training
    between two, and takes at most about a twelfth of the budget.
 3. Training in the songs' own keys, in segments (rnn_rbm_train.py --resume), with at most half
-   of the time left: while each segment improves on the best valid LL so far, training goes
-   on; otherwise it starts again from the best checkpoint at a third of the learning rate (a
-   new stage folder), until the time is spent or the rate is a 30th of where it began.
+   of the time left (all of it where the other half could not hold two segments of 4): while
+   each segment improves on the best valid LL so far, training goes on; otherwise it starts
+   again from the best checkpoint at a third of the learning rate (a new stage folder), until
+   the time is spent or the rate is a 30th of where it began. Where a whole segment no longer
+   fits, a shorter one with one checkpoint spends what is left.
 4. Transposed, with the time left: the same from the same start at the chosen rate, with every
    song moved by up to 6 semitones each epoch (--transpose 6: every key), then, for the last
    third of the time, fine-tuning in the songs' own keys from the best transposed checkpoint
@@ -202,22 +204,36 @@ class Recipe:
         written, self.per_epoch = self.train(folder, self.epochs, self.save_every, start, lr, transpose)
         return max(self.select_on_valid(folder, written, lr, transpose)), folder
 
+    def next_segment(self, until=None):
+        """(epochs, save_every) of the next segment: a full one where it fits before `until` and the
+        time kept back for test; else the most epochs, with one checkpoint at the end, that fit;
+        (0, 0) where not one epoch does."""
+        if self.fits(self.segment(), until):
+            return self.epochs, self.save_every
+        end = min(self.deadline - self.test_reserve() - 15.0, until or math.inf) - time.time()
+        epochs = max(0, int(((end - 10.0) / 1.1 - self.eval_seconds) / self.per_epoch))
+        return epochs, epochs
+
     def descend(self, prefix, best, folder, lr, transpose, until=None):
         """Go on with the run in `folder` while each segment improves on the best valid LL so far;
         otherwise start a new stage (OUT/<prefix>stageN) from the best checkpoint at a third of
-        the rate, until the time `until`, or the rate is a 30th of `lr`. `best` is the (LL,
-        checkpoint) of the run's first segment; returns the best of all of them."""
+        the rate, until the time `until`, or the rate is a 30th of `lr`; the last segment is
+        shorter where a full one would not fit. `best` is the (LL, checkpoint) of the run's first
+        segment; returns the best of all of them."""
         stage, floor, done, improved = 0, lr / LR_FLOOR, self.epochs, True
-        while self.fits(self.segment(), until):
+        while True:
+            epochs, save_every = self.next_segment(until)
+            if not epochs:
+                break
             if improved:
-                done += self.epochs
-                written, self.per_epoch = self.train(folder, done, self.save_every, resume=True)
+                done += epochs
+                written, self.per_epoch = self.train(folder, done, save_every, resume=True)
             else:
                 if lr / LR_DROP < floor:
                     break
-                stage, lr, done = stage + 1, lr / LR_DROP, self.epochs
+                stage, lr, done = stage + 1, lr / LR_DROP, epochs
                 folder = os.path.join(self.out, f"{prefix}stage{stage}")
-                written, self.per_epoch = self.train(folder, done, self.save_every, best[1], lr, transpose)
+                written, self.per_epoch = self.train(folder, done, save_every, best[1], lr, transpose)
             found = max(self.select_on_valid(folder, written, lr, transpose))
             improved, best = found[0] > best[0], max(best, found)
         return best
@@ -243,8 +259,10 @@ class Recipe:
             trials.append((*self.first_segment(f"lr{lr:g}", init, lr), lr))
         best, folder, lr = max(trials)
         self.record["lr"] = lr
-        # 3. in the songs' own keys, with half of the time left at most
-        untransposed = time.time() + (self.deadline - self.test_reserve() - time.time()) / 2
+        # 3. in the songs' own keys, with half of the time left at most; all of it where the other
+        #    half could not hold the transposed route's first two segments
+        half = (self.deadline - self.test_reserve() - time.time()) / 2
+        untransposed = time.time() + half if half >= 2 * self.segment() else None
         best = self.descend("", best, folder, lr, 0, until=untransposed)
         # 4. transposed, then fine-tuned in the songs' own keys from the best transposed checkpoint
         if self.fits(2 * self.segment()):

@@ -66,6 +66,7 @@ class FakeWorld:
 
     def run(self, recipe, script, *options):
         recipe.record["commands"].append(" ".join(["python", script, *map(str, options)]))
+        self.test_started = self.now
         self.now += 5.0
         return f"Tiny test: LL/frame {self.ll[options[0]]:.3f} ± 0.000 nats  ACC 50.00%\n"
 
@@ -97,3 +98,17 @@ def test_the_recipe_keeps_the_songs_keys_where_valid_says_so(tmp_path, monkeypat
     assert record["chosen_valid_ll"] == max(world.ll.values()) == pytest.approx(-5.68)
     assert "/transposed" not in record["chosen"] and "/tuned" not in record["chosen"]
     assert any(c["folder"] == "tuned" for c in world.calls)
+
+
+def test_the_recipe_spends_what_is_left_after_choosing_the_rate(tmp_path, monkeypatch):
+    """A short budget on a large data set: after the two rates' segments, less is left than the
+    transposed route needs and less than a whole segment. Training in the songs' own keys takes
+    all of it, the last segment shortened, instead of stopping with most of it unspent."""
+    path, out = str(tmp_path / "Tiny.pickle"), str(tmp_path / "run")
+    tiny_dataset(path)
+    world = FakeWorld(monkeypatch)
+    monkeypatch.setattr(reproduce.Recipe, "test_reserve", lambda recipe: 30.0)
+    assert reproduce.main([path, "--model", "rnn-nade", "--minutes", "2.5", "--out", out]) == 0
+    record = json.load(open(os.path.join(out, "recipe.json")))
+    assert not any(c["transpose"] for c in world.calls)                  # no time for the transposed route
+    assert 150.0 - 30.0 - 15.0 - world.test_started < 15.0      # unspent: less than an epoch, a check and a start
