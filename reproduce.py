@@ -179,10 +179,12 @@ class Recipe:
         written = [e for e, _ in checkpoints.epoch_checkpoints(folder) if e >= first]
         return written, float(seconds.mean())
 
+    def room(self, until=None):
+        """Seconds of work that end before `until` (a time) and before the time kept back for test."""
+        return min(self.deadline - self.test_reserve() - 15.0, until or math.inf) - time.time()
+
     def fits(self, seconds, until=None):
-        """Whether `seconds` of work end before `until` (a time) and before the time kept back for test."""
-        end = self.deadline - self.test_reserve() - 15.0
-        return min(end, until or end) - time.time() >= seconds
+        return self.room(until) >= seconds
 
     def plan(self, per_epoch):
         """Segments of training: four checkpoints each, with at least twice an evaluation's time of
@@ -194,9 +196,11 @@ class Recipe:
         self.epochs = max(self.save_every, epochs - epochs % self.save_every)
         self.per_epoch = per_epoch
 
-    def segment(self):
-        checks = self.epochs // self.save_every
-        return (self.epochs * self.per_epoch + checks * self.eval_seconds) * 1.1 + 10.0
+    def segment(self, epochs=None, checks=None):
+        """Seconds of a segment: a full one by default, or `epochs` with `checks` checkpoints."""
+        epochs = self.epochs if epochs is None else epochs
+        checks = self.epochs // self.save_every if checks is None else checks
+        return (epochs * self.per_epoch + checks * self.eval_seconds) * 1.1 + 10.0
 
     def first_segment(self, name, start, lr, transpose=0):
         """A new run in OUT/name from `start`: one segment; returns (its best (LL, checkpoint), folder)."""
@@ -210,8 +214,10 @@ class Recipe:
         (0, 0) where not one epoch does."""
         if self.fits(self.segment(), until):
             return self.epochs, self.save_every
-        end = min(self.deadline - self.test_reserve() - 15.0, until or math.inf) - time.time()
-        epochs = max(0, int(((end - 10.0) / 1.1 - self.eval_seconds) / self.per_epoch))
+        room = self.room(until)
+        epochs = max(0, int(room / self.per_epoch))
+        while epochs and self.segment(epochs, 1) > room:
+            epochs -= 1
         return epochs, epochs
 
     def descend(self, prefix, best, folder, lr, transpose, until=None):

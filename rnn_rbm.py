@@ -131,12 +131,16 @@ def recurrent_weights(cell, Wuu, nr):
     return tf.split(Wuu, [2 * nr, nr], axis=1) if cell == "gru" else Wuu
 
 
-def lstm_gates(z, c, nr):
-    """(h, c) after a row, from the pre-activations z = x_in + h_{t-1} Wuu of the gates i, f, o
-    and the candidate g, and the cell c before it."""
+def lstm_activations(z, nr):
+    """(i, f, o, g): the gates and the candidate, from their pre-activations z = x_in + h_{t-1} Wuu."""
     ifo, g = tf.split(z, [3 * nr, nr], axis=-1)
-    i, f, o = tf.split(tf.sigmoid(ifo), 3, axis=-1)
-    c = f * c + i * tf.tanh(g)
+    return (*tf.split(tf.sigmoid(ifo), 3, axis=-1), tf.tanh(g))
+
+
+def lstm_gates(z, c, nr):
+    """(h, c) after a row, from the pre-activations z and the cell c before it."""
+    i, f, o, g = lstm_activations(z, nr)
+    c = f * c + i * g
     return o * tf.tanh(c), c
 
 
@@ -248,10 +252,8 @@ def recurrence(cell, x_in, m, keep, s0, Wuu):
             if cell == "rnn":
                 coefficients = (m * (1.0 - tf.square(S)), 1.0 - m, keep)               # d s / d z where real, ...
             else:
-                z = x_in + keep * tf.tensordot(h_prev, Wuu, 1)                         # the gates, all rows at once
-                ifo, g = tf.split(z, [3 * nr, nr], axis=-1)
-                i, f, o = tf.split(tf.sigmoid(ifo), 3, axis=-1)
-                g, c, c_prev = tf.tanh(g), S[..., nr:], S_prev[..., nr:]
+                i, f, o, g = lstm_activations(x_in + keep * tf.tensordot(h_prev, Wuu, 1), nr)   # all rows at once
+                c, c_prev = S[..., nr:], S_prev[..., nr:]
                 tc = tf.tanh(c)          # of the new cell where the row is real; where it is not, m zeroes it
                 coefficients = (o * (1.0 - tf.square(tc)),                            # d h / d c
                                 m * tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), tc * o * (1.0 - o),
