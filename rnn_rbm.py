@@ -28,7 +28,7 @@ Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu",
 
 RnnRbm = collections.namedtuple("RnnRbm", [
     "x",            # placeholder [lanes, time, n_visible]: a chunk of RBM rows per lane; songs follow each other in a lane
-    "mask",         # placeholder [lanes, time]: 1 for real rows, 0 for padding
+    "mask",         # placeholder [lanes, time]: 1 for real rows, 0 for padding, which only ends a lane
     "reset",        # placeholder [lanes, time]: 1 where a song starts, so u_{t-1} is u0 there
     "u_carry",      # placeholder [lanes, state_size]: recurrent state at the end of the previous chunk
     "lr",           # placeholder []: learning rate
@@ -167,20 +167,26 @@ def cell_update(cell, s, x_in, Wuu, nr):
 CLOSED = -1e30    # a gate pre-activation whose sigmoid, and its gradient, are exactly 0 in float32
 
 
-def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
+def rnn_states(x, u_carry, reset, p, cell="rnn"):
     """Run the recurrence over a chunk; returns (u_tm1, u_last).
 
     x: [lanes, time, n_visible]; u_carry: [lanes, state], the state before the chunk;
-    mask, reset: [lanes, time]. Where reset is 1 a new song starts and the state before it is
-    the initial state. A padded row (mask 0) leaves the state as it was.
-    u_tm1: [lanes, time, nr], the output (u or h) before each row; u_last: [lanes, state].
+    reset: [lanes, time]: where it is 1 a new song starts and the state before it is the initial
+    state. u_tm1: [lanes, time, nr], the output (u or h) before each row; u_last: [lanes, state].
+
+    Padding (training.pack_lanes) only ends a lane: after a padded row come only padded rows or a
+    song start. So the recurrence runs through padding like any row, and what it computes there
+    reaches nothing: the cost weighs padded rows by 0, and a song start does not look back.
 
     A step costs its number of ops more than its arithmetic here, so what can move out of the
     loop does. For rnn and lstm, whose state before a row enters the row only through
     s Wuu, a song start's (keep s + start) Wuu is keep (s Wuu) + start Wuu, and start Wuu joins
-    the input before the loop; an LSTM's cell starts at 0 by a closed forget gate, set in the
-    input too. Their backward pass is written by hand (recurrence); the gru's is TensorFlow's,
-    which skips its broadcasting ops where the lane count is in x's static shape.
+    the input before the loop. An LSTM needs no keep in the loop at all: its cell starts at 0 by
+    a closed forget gate at the song start, and its h before the song start is 0 by a closed
+    output gate on the row before (whose h only the song start would read), both set in the
+    input; before the chunk's first row, keep scales the carried state. Their backward pass is
+    written by hand (recurrence); the gru's is TensorFlow's, which skips its broadcasting ops
+    where the lane count is in x's static shape.
     """
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     nr = int(p.u0.shape[0])
@@ -188,109 +194,121 @@ def rnn_states(x, u_carry, mask, reset, p, cell="rnn"):
                       [lanes, steps, -1])                              # [lanes, time, gates * nr], one matmul for all rows
     x_in.set_shape([x.shape[0], None, p.Wvu.shape[1]])
     reset = reset[:, :, None]                                          # [lanes, time, 1]
-    keep, start = 1.0 - reset, reset * initial_state(cell, p)          # u_{t-1} = keep u_prev + start
-    mask = mask[:, :, None]                                            # [lanes, time, 1]
+    keep = 1.0 - reset
     Wuu = recurrent_weights(cell, p.Wuu, nr)
 
     time_major = lambda a: tf.transpose(a, [1, 0, 2])
     if cell == "gru":
         def step(u_prev, inputs):
-            x_in_t, m_t, keep_t, start_t = inputs                       # [lanes, 3 nr], [lanes, 1], [lanes, 1], [lanes, nr]
-            u_tm1 = keep_t * u_prev + start_t
-            return u_tm1 + m_t * (cell_update(cell, u_tm1, x_in_t, Wuu, nr) - u_tm1)
-        after = tf.scan(step, [time_major(a) for a in (x_in, mask, keep, start)], initializer=u_carry)
+            x_in_t, keep_t, reset_t = inputs                            # [lanes, 3 nr], [lanes, 1], [lanes, 1]
+            return cell_update(cell, keep_t * u_prev + reset_t * p.u0, x_in_t, Wuu, nr)
+        H = tf.scan(step, [time_major(a) for a in (x_in, keep, reset)], initializer=u_carry)
+        u_last = H[-1]
     else:
         x_in += reset * tf.matmul(p.u0[None], Wuu)                     # the initial state's share at a song start
         if cell == "lstm":
-            forget = tf.concat([tf.zeros([nr]), tf.fill([nr], CLOSED), tf.zeros([2 * nr])], 0)   # [4 nr]: i, f, o, g
-            x_in += reset * forget
-        after = recurrence(cell, *[time_major(a) for a in (x_in, mask, keep)], u_carry, Wuu)
-    u = time_major(after)                                                              # [lanes, time, state]: after each row
-    u_prev = tf.concat([u_carry[:, None, :], u[:, :-1]], axis=1)                       # before each row
-    return output(cell, keep * u_prev + start, nr), u[:, -1]
+            closed = lambda gate: tf.repeat(tf.one_hot(gate, 4, on_value=CLOSED), nr)     # [4 nr]: i, f, o, g
+            before_start = tf.concat([reset[:, 1:], tf.zeros_like(reset[:, :1])], axis=1)
+            x_in += reset * closed(1) + before_start * closed(2)
+            H, u_last = recurrence(cell, time_major(x_in), None, keep[:, 0] * u_carry, Wuu)
+        else:
+            H, u_last = recurrence(cell, time_major(x_in), time_major(keep), u_carry, Wuu)
+    u_prev = time_major(tf.concat([output(cell, u_carry, nr)[None], H[:-1]], 0))     # [lanes, time, nr]: before each row
+    return keep * u_prev + reset * p.u0, u_last
 
 
-def recurrence(cell, x_in, m, keep, s0, Wuu):
-    """The states after each row of the rnn or lstm cell, time-major, [time, lanes, state], with
-    the backward pass (backpropagation through time) written by hand.
+def row_loop(step, inputs, carry, n_outputs, reverse=False):
+    """A tf.while_loop over rows: carry, outputs = step(row t of each of `inputs`, carry) for t
+    from first to last (last to first where reverse); returns (the last carry, each output
+    stacked, [time, ...]). Unlike tf.scan it writes only the outputs and checks one condition
+    a step. inputs: time-major tensors; carry: a tuple of tensors."""
+    steps = tf.shape(inputs[0])[0]
+    rows_of = [tf.TensorArray(a.dtype, steps, element_shape=a.shape[1:]).unstack(a) for a in inputs]
 
-    x_in: [time, lanes, gates * nr], each row's input with a song start's u0 Wuu (and closed
-    forget gate) in it; m, keep: [time, lanes, 1], mask and 1 - reset; s0: [lanes, state].
-    Row t's pre-activation is z_t = x_in_t + keep_t (h_{t-1} Wuu), and a padded row (m 0) leaves
-    the state as it was.
+    def body(t, carry, outs):
+        carry, new = step([a.read(t) for a in rows_of], carry)
+        return t + (-1 if reverse else 1), carry, tuple(o.write(t, v) for o, v in zip(outs, new))
+    outs = tuple(tf.TensorArray(tf.float32, steps, element_shape=inputs[0].shape[1:-1] + [None])
+                 for _ in range(n_outputs))
+    _, carry, outs = tf.while_loop((lambda t, *_: t >= 0) if reverse else (lambda t, *_: t < steps), body,
+                                   (steps - 1 if reverse else 0, tuple(carry), outs))
+    return carry, tuple(o.stack() for o in outs)
+
+
+def recurrence(cell, x_in, keep, s0, Wuu):
+    """(H, s_last): the outputs after each row of the rnn or lstm cell, time-major
+    [time, lanes, nr], and the state after the last row [lanes, state]; with the backward pass
+    (backpropagation through time) written by hand.
+
+    x_in: [time, lanes, gates * nr], each row's input with a song start's u0 Wuu (and an LSTM's
+    closed gates) in it; keep: [time, lanes, 1], 1 - reset, for the rnn cell (None for the
+    lstm, see rnn_states); s0: [lanes, state]. Row t's pre-activation is
+    z_t = x_in_t + keep_t (h_{t-1} Wuu).
 
     A loop step costs its number of ops here, not its arithmetic (8 lanes of 100 units), and
     TensorFlow's own gradient of a scan pushes every value that a step's gradient needs on a
     stack and replays the step's gradient op by op: about 150 ops per LSTM step (90 for the
     rnn cell). By hand, the gates are recomputed for all rows at once after the forward loop,
-    everything of the backward pass that does not wait on the next row's gradient is computed
-    for all rows at once too, and the weight gradient is one matmul over all rows. The loops
-    carry and read tuples: a split or concat per step costs more than another loop variable.
+    and so is everything of the backward pass that does not wait on the next row's gradient;
+    the backward loop carries the gradient of the state before each row and writes dz, of
+    which the weight gradient is one matmul over all rows. The loops carry and read tuples: a
+    split or concat per step costs more than another loop variable.
     """
     nr = int(Wuu.shape[0])
 
     @tf.custom_gradient
-    def run(x_in, m, keep, s0, Wuu):
+    def run(x_in, s0, Wuu):
         if cell == "rnn":
-            def step(s_prev, inputs):
-                x_in_t, m_t, keep_t = inputs
+            def step(row, state):
+                (x_in_t, keep_t), (s_prev,) = row, state
                 s = tf.tanh(x_in_t + keep_t * tf.matmul(s_prev, Wuu))
-                return s_prev + m_t * (s - s_prev)
-            S = tf.scan(step, (x_in, m, keep), initializer=s0)                     # [time, lanes, nr]
+                return (s,), (s,)
+            last, (H,) = row_loop(step, (x_in, keep), (s0,), 1)                       # [time, lanes, nr]
         else:
-            def step(state, inputs):
-                (h_prev, c_prev), (x_in_t, m_t, keep_t) = state, inputs
-                h, c = lstm_gates(x_in_t + keep_t * tf.matmul(h_prev, Wuu), c_prev, nr)
-                return h_prev + m_t * (h - h_prev), c_prev + m_t * (c - c_prev)
-            S = tf.concat(tf.scan(step, (x_in, m, keep), initializer=tuple(tf.split(s0, 2, axis=-1))), -1)
+            def step(row, state):
+                state = lstm_gates(row[0] + tf.matmul(state[0], Wuu), state[1], nr)
+                return state, state
+            last, (H, C) = row_loop(step, (x_in,), tuple(tf.split(s0, 2, axis=-1)), 2)  # [time, lanes, nr] each
+        s_last = tf.concat(last, -1)
 
-        def grad(dS):
-            S_prev = tf.concat([s0[None], S[:-1]], 0)                                  # [time, lanes, state]: before each row
-            h_prev = output(cell, S_prev, nr)
-            # Per row, what carries a gradient d of the state after it to the state before:
-            # d_prev = d (1 - m) + keep (dz Wuu^T) [+ e m f for the lstm's cell], dz = d times coefficients.
+        def grad(dH, ds_last):
+            h_prev = tf.concat([output(cell, s0, nr)[None], H[:-1]], 0)               # [time, lanes, nr]: before each row
+            # Per row: with d the gradient of its output (dH_t plus what the row after sends back),
+            # dz = d times coefficients, and the row sends back keep (dz Wuu^T) [and the lstm's e f].
             if cell == "rnn":
-                coefficients = (m * (1.0 - tf.square(S)), 1.0 - m, keep)               # d s / d z where real, ...
+                coefficients = (1.0 - tf.square(H), keep)                              # d u / d z, ...
+                h_prev *= keep
+                carry = (ds_last,)
             else:
-                i, f, o, g = lstm_activations(x_in + keep * tf.tensordot(h_prev, Wuu, 1), nr)   # all rows at once
-                c, c_prev = S[..., nr:], S_prev[..., nr:]
-                tc = tf.tanh(c)          # of the new cell where the row is real; where it is not, m zeroes it
+                i, f, o, g = lstm_activations(x_in + tf.tensordot(h_prev, Wuu, 1), nr)   # all rows at once
+                c_prev = tf.concat([s0[None, :, nr:], C[:-1]], 0)
+                tc = tf.tanh(C)
                 coefficients = (o * (1.0 - tf.square(tc)),                            # d h / d c
-                                m * tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), tc * o * (1.0 - o),
-                                               i * (1.0 - tf.square(g))], -1),         # dz = [e, e, dh, e] this
-                                m * f, 1.0 - m, keep)
+                                tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), tc * o * (1.0 - o),
+                                           i * (1.0 - tf.square(g))], -1),             # dz = [e, e, dh, e] this
+                                f)
+                carry = tuple(tf.split(ds_last, 2, axis=-1))
             WuuT = tf.transpose(Wuu)
 
-            def gate_grad(d, k):
-                """(dz, the share of d_prev that does not go through Wuu) from d, the state's gradient
-                as a tuple (rnn: u; lstm: h, c), and the coefficients k of its rows."""
+            def back_step(row, sent):
+                """Row t: from what row t + 1 sent back, what it sends to the row before, and dz_t."""
+                dH_t, *k = row
+                dh = dH_t + sent[0]
                 if cell == "rnn":
-                    (d,), (G, nm, _) = d, k
-                    return d * G, (d * nm,)
-                (dh, dc), (P, Q, mf, nm, _) = d, k
-                e = dc + dh * P                                                        # d / d(new cell)
-                return tf.concat([e, e, dh, e], -1) * Q, (dh * nm, dc * nm + e * mf)
-
-            def back(d, k):
-                """d_prev: d carried back through a row with coefficients k."""
-                dz, rest = gate_grad(d, k)
-                return (rest[0] + k[-1] * tf.matmul(dz, WuuT),) + rest[1:]
-
-            k_next = tuple(tf.concat([a[1:], tf.zeros_like(a[:1])], 0) for a in coefficients)   # of the row after each
-            dS = tuple(tf.split(dS, 2, axis=-1)) if cell == "lstm" else (dS,)
-
-            def back_step(d_next, inputs):
-                return tuple(a + b for a, b in zip(inputs[:len(dS)], back(d_next, inputs[len(dS):])))
-            D = tf.scan(back_step, dS + k_next, initializer=tuple(tf.zeros_like(a[0]) for a in dS), reverse=True)
-            dZ, _ = gate_grad(D, coefficients)                                         # [time, lanes, gates * nr]
+                    dz = dh * k[0]
+                    return (k[1] * tf.matmul(dz, WuuT),), (dz,)
+                P, Q, f_t = k
+                e = sent[1] + dh * P                                                   # d / d(new cell)
+                dz = tf.concat([e, e, dh, e], -1) * Q
+                return (tf.matmul(dz, WuuT), e * f_t), (dz,)
+            sent, (dZ,) = row_loop(back_step, (dH,) + coefficients, carry, 1, reverse=True)   # [time, lanes, gates * nr]
             rows = lambda a: tf.reshape(a, [-1, int(a.shape[-1])])
-            dWuu = tf.matmul(rows(keep * h_prev), rows(dZ), transpose_a=True)
-            ds0 = tf.concat(back(tuple(a[0] for a in D), tuple(a[0] for a in coefficients)), -1)
-            return dZ, None, None, ds0, dWuu
+            dWuu = tf.matmul(rows(h_prev), rows(dZ), transpose_a=True)
+            return dZ, tf.concat(sent, -1), dWuu
 
-        return S, grad
+        return (H, s_last), grad
 
-    return run(x_in, m, keep, s0, Wuu)
+    return run(x_in, s0, Wuu)
 
 
 def rnn_step(u_tm1, v_t, p, cell="rnn"):
@@ -475,7 +493,7 @@ def build_training_graph(hp, blocks=1, lanes=None):
     nv = hp.n_visible
     p = create_params(hp)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp, lanes)
-    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
+    u_tm1, u_last = rnn_states(x, u_carry, reset, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
@@ -503,7 +521,7 @@ def build_rnn_pretraining_graph(hp, p, lanes=None):
     """
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp, lanes)
     bo = tf.Variable(tf.zeros([hp.n_visible]), name="bo")
-    u_tm1, u_last = rnn_states(x, u_carry, mask, reset, p, hp.cell)
+    u_tm1, u_last = rnn_states(x, u_carry, reset, p, hp.cell)
     logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]
     nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=-1)  # [lanes, time]
     cost = RBM.weighted_mean(nll, mask)
@@ -582,7 +600,7 @@ def build_conditional_biases_graph(hp):
     x = tf.placeholder(tf.float32, [None, None, hp.n_visible], name="x")                  # [lanes, time, nv]
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)   # [lanes, time]
-    u_tm1, _ = rnn_states(x, tf.zeros([lanes, state_size(hp)]), tf.ones([lanes, steps]), song_starts, p, hp.cell)
+    u_tm1, _ = rnn_states(x, tf.zeros([lanes, state_size(hp)]), song_starts, p, hp.cell)
     bv_t, bh_t = conditional_biases(u_tm1, p)
     return ConditionalBiases(x=x, bv_t=bv_t, bh_t=bh_t, params=p)
 

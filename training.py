@@ -40,7 +40,7 @@ def pack_lanes(song_rows, hp, rng):
     """Lay the songs, shuffled by `rng`, end to end in `batch_songs` lanes, cut into chunks.
 
     Each song goes to the lane that is shortest so far, so padding is only the few rows that
-    even out the lanes at the end. Returns x [chunks, lanes, chunk_len, n_visible] and mask,
+    even out the lanes at the end; it only ends a lane, which rnn_rbm.rnn_states relies on. Returns x [chunks, lanes, chunk_len, n_visible] and mask,
     reset [chunks, lanes, chunk_len], each chunk contiguous in memory so that feeding it costs
     one copy; reset marks the first row of each song.
     """

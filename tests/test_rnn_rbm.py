@@ -178,11 +178,11 @@ def test_state_carries_across_chunks(model):
     np.testing.assert_allclose(np.vstack([first[0], second[0]]), whole, atol=1e-5)
 
 
-def test_lanes_reset_at_song_starts_and_skip_padding(model):
+def test_lanes_reset_at_song_starts_and_padding_reaches_no_real_row(model):
     sess, m, cell = model
     p = np_params(sess, m.params)
     a, b = song(4, steps=4), song(5, steps=3)
-    # lane 0 holds a then b; lane 1 holds b then two rows of padding
+    # lane 0 holds a then b; lane 1 holds b then four rows of padding, which end a lane (pack_lanes)
     x = np.zeros((2, 7, HP.n_visible), np.float32)
     x[0, :4], x[0, 4:], x[1, :3] = a, b, b
     x[1, 3:] = 1.0                                                    # padding garbage must not matter
@@ -192,7 +192,7 @@ def test_lanes_reset_at_song_starts_and_skip_padding(model):
     np.testing.assert_allclose(bv[0, :4], np_rnn(a, p, cell)[1], atol=1e-5)
     np.testing.assert_allclose(bv[0, 4:], np_rnn(b, p, cell)[1], atol=1e-5)
     np.testing.assert_allclose(bv[1, :3], np_rnn(b, p, cell)[1], atol=1e-5)
-    np.testing.assert_allclose(u_last[1], np_rnn(b, p, cell)[3], atol=1e-5)
+    np.testing.assert_allclose(u_last[0], np_rnn(b, p, cell)[3], atol=1e-5)
 
 
 def test_padding_never_reaches_the_gradients(model):
@@ -243,12 +243,12 @@ def test_a_graph_built_for_its_lane_count_trains_exactly_as_the_general_one(cell
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_the_recurrences_gradient_matches_tensorflows_own_through_the_textbook_step(cell):
     """The hand-written backward pass (rnn_rbm.recurrence) against TensorFlow's gradient of the
-    step as cell_update writes it, unrolled in Python: songs that start mid-lane, padding between
-    real rows, and a carried state."""
+    step as cell_update writes it, unrolled in Python: songs that start mid-lane (on a lane's
+    second and last rows too), a carried state, and padding at a lane's end."""
     hp = HP.replace(cell=cell, model="rnn-nade")
     x = np.stack([np.concatenate([song(7, 4), song(8, 3)]), np.pad(song(9, 5), [(0, 2), (0, 0)])])   # [2, 7, nv]
-    mask = np.array([[1, 1, 0, 1, 1, 1, 1], [1] * 5 + [0] * 2], np.float32)
-    reset = np.array([[1, 0, 0, 0, 1, 0, 0], [0] * 7], np.float32)
+    mask = np.array([[1] * 7, [1] * 5 + [0] * 2], np.float32)
+    reset = np.array([[1, 0, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 0, 1]], np.float32)
     u_carry = np.linspace(-0.6, 0.6, 2 * rnn_rbm.state_size(hp)).reshape(2, -1).astype(np.float32)
     with tf.Graph().as_default():
         tf.set_random_seed(5)
@@ -261,8 +261,7 @@ def test_the_recurrences_gradient_matches_tensorflows_own_through_the_textbook_s
             keep, start = 1.0 - m.reset[:, t, None], m.reset[:, t, None] * rnn_rbm.initial_state(cell, p)
             s_tm1 = keep * s + start
             textbook_u_tm1.append(rnn_rbm.output(cell, s_tm1, nr))
-            s = s_tm1 + m.mask[:, t, None] * (rnn_rbm.cell_update(cell, s_tm1, x_in[:, t],
-                                                                  rnn_rbm.recurrent_weights(cell, p.Wuu, nr), nr) - s_tm1)
+            s = rnn_rbm.cell_update(cell, s_tm1, x_in[:, t], rnn_rbm.recurrent_weights(cell, p.Wuu, nr), nr)
         rng = np.random.default_rng(6)
         weigh = lambda u_tm1, u_last: (tf.reduce_sum(rng.normal(size=(2, 7, nr)).astype(np.float32) * u_tm1)
                                        + tf.reduce_sum(rng.normal(size=u_carry.shape).astype(np.float32) * u_last))

@@ -23,7 +23,7 @@ def test_lanes_hold_every_song_once_in_order():
     seen = []
     for rows, m, r in zip(lanes, lane_mask, lane_reset):
         real = int(m.sum())
-        assert np.all(m[:real] == 1) and np.all(m[real:] == 0) and np.all(rows[real:] == 0)
+        assert np.all(m[:real] == 1) and np.all(m[real:] == 0) and np.all(rows[real:] == 0)   # rnn_states needs it
         starts = np.flatnonzero(r)
         for begin, end in zip(starts, list(starts[1:]) + [real]):
             song_id = int(rows[begin, 0])
