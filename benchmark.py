@@ -14,11 +14,15 @@
 - models: every --models and --cells at both presets (the original's on the default data, the
   paper's on JSB train), with reproduce.py's 8 lanes and Adam: training rows/s and seconds per
   epoch, generation steps/s of one song, and each one's epoch time over that of the rnn-rbm and
-  of the rnn cell at the same preset.
+  of the rnn cell at the same preset. The cells of a model train side by side, an epoch each in
+  turn, and the figures are medians, so the ratio between cells is not the machine's drift.
+  --baseline PATH/rnn_rbm.py adds that file's training graphs (an earlier version of this
+  project's, whose other modules match this one's) to the turns, for a before/after ratio.
 - stats: seconds of `music_stats.py` on 20 songs of 300 rows from pretrained.ckpt against the
   default data (its process start and MIDI reading included).
 Each line also gives the peak resident memory of the process so far.
 """
+import importlib.util
 import itertools
 import json
 import os
@@ -56,6 +60,7 @@ def build_parser():
     parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
     parser.add_argument("--cells", default="rnn,lstm,gru", help="recurrences (--cell) to time training with (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the fixed-epoch cost figure (default: %(default)s)")
+    parser.add_argument("--baseline", help="an earlier rnn_rbm.py whose training graphs the models part times beside this one's")
     return parser
 
 
@@ -99,6 +104,42 @@ def train_throughput(song_rows, hp, seconds, epochs=0):
                 for epoch in range(1, epochs + 1):
                     cost = training.train_epoch(sess, model, song_rows, hp, epoch)
             return rate, cost
+
+
+def epochs_side_by_side(song_rows, runs, seconds):
+    """{key: median seconds of a training epoch} of the training graphs of `runs`, {key: (hp, the
+    rnn_rbm module that builds it)}: each in its own session, after one untimed epoch, they train
+    an epoch each in turn (the first of a turn rotating) until each has had `seconds` and 3 epochs,
+    so that a machine whose speed drifts slows all of them alike."""
+    sessions = {}
+    for key, (hp, module) in runs.items():
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.set_random_seed(hp.seed)
+            model = module.build_training_graph(hp, training.gibbs_blocks(hp), training.lane_count(hp, song_rows))
+            sess = tf.Session(graph=graph, config=module.session_config(model.blocks, training.CORES))
+            sess.run(tf.global_variables_initializer())
+            training.train_epoch(sess, model, song_rows, hp, 0)   # warm-up: XLA compiles for these shapes
+            sessions[key] = (sess, model, hp)
+    times, keys = {key: [] for key in runs}, list(runs)
+    while min(len(t) for t in times.values()) < 3 or min(sum(t) for t in times.values()) < seconds:
+        turn = len(times[keys[0]])
+        for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
+            sess, model, hp = sessions[key]
+            start = time.time()
+            training.train_epoch(sess, model, song_rows, hp, turn + 1)
+            times[key].append(time.time() - start)
+    for sess, _, _ in sessions.values():
+        sess.close()
+    return {key: float(np.median(t)) for key, t in times.items()}
+
+
+def load_module(path, name):
+    """The Python file at `path` as a module called `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def generate_throughput(hp, n_songs, n_steps, fused, blocks):
@@ -222,23 +263,35 @@ def main(argv=None):
         else:
             emit(part="models", skipped=f"paper preset: {jsb} not found")
         datasets.ensure_default_data(args.data)
+        baseline = load_module(args.baseline, "baseline_rnn_rbm") if args.baseline else None
         for name, (base, load) in presets.items():
             song_rows = datasets.songs_to_rows(load(), base)
             song_rows = song_rows[:16] if args.quick else song_rows
+            frames = sum(len(r) for r in song_rows)
             epoch_seconds = {}
-            for model, cell in itertools.product(args.models.split(","), args.cells.split(",")):
-                run_hp = base.replace(model=model, cell=cell, batch_songs=8, optimizer="adam").validate()
-                rate, _ = train_throughput(song_rows, run_hp, seconds)
-                frames = sum(len(r) for r in song_rows)
-                epoch_seconds[model, cell] = frames / rate
-                steps = 10 if args.quick else 100
-                took = generate_throughput(run_hp, 1, steps, *rnn_rbm.sampling_layout(1, training.CORES, run_hp))
-                ratio = lambda other: (round(epoch_seconds[model, cell] / epoch_seconds[other], 2)
-                                       if other in epoch_seconds else None)
-                emit(part="models", preset=name, model=model, cell=cell, batch_songs=8, rows_per_s=round(rate),
-                     seconds_per_epoch=round(epoch_seconds[model, cell], 2), epoch_rows=frames,
-                     generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio(("rnn-rbm", cell)),
-                     epoch_time_vs_rnn_cell=ratio((model, "rnn")))
+            for model in args.models.split(","):
+                hps = {cell: base.replace(model=model, cell=cell, batch_songs=8, optimizer="adam").validate()
+                       for cell in args.cells.split(",")}
+                runs = {("this", cell): (run_hp, rnn_rbm) for cell, run_hp in hps.items()}
+                if baseline:
+                    runs.update({("baseline", cell): (run_hp, baseline) for cell, run_hp in hps.items()})
+                medians = epochs_side_by_side(song_rows, runs, seconds)
+                for cell, run_hp in hps.items():
+                    epoch_seconds[model, cell] = medians["this", cell]
+                    steps = 10 if args.quick else 100
+                    took = generate_throughput(run_hp, 1, steps, *rnn_rbm.sampling_layout(1, training.CORES, run_hp))
+                    ratio = lambda other: (round(epoch_seconds[model, cell] / epoch_seconds[other], 2)
+                                           if other in epoch_seconds else None)
+                    before = {} if not baseline else dict(
+                        baseline_seconds_per_epoch=round(medians["baseline", cell], 3),
+                        faster_than_baseline=round(medians["baseline", cell] / medians["this", cell], 2),
+                        baseline_epoch_time_vs_rnn_cell=(round(medians["baseline", cell] / medians["baseline", "rnn"], 2)
+                                                         if ("baseline", "rnn") in medians else None))
+                    emit(part="models", preset=name, model=model, cell=cell, batch_songs=8,
+                         rows_per_s=round(frames / epoch_seconds[model, cell]),
+                         seconds_per_epoch=round(epoch_seconds[model, cell], 3), epoch_rows=frames,
+                         generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio(("rnn-rbm", cell)),
+                         epoch_time_vs_rnn_cell=ratio((model, "rnn")), **before)
 
     if "stats" in parts:
         datasets.ensure_default_data(args.data)

@@ -50,3 +50,20 @@ def test_quick_models_part_times_each_model_and_cell_at_each_preset(tmp_path, ca
     for record in timed:
         assert record["rows_per_s"] > 0 and record["generate_steps_per_s"] > 0
         assert record["epoch_time_vs_rnn_cell"] == 1.0 and record["epoch_time_vs_rnn_rbm"] is None
+
+
+def test_models_part_times_cells_and_a_baseline_side_by_side(tmp_path, capsys):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    write_midi(str(songs / "a.mid"), [(60 + (i % 5), 120 * i, 120 * (i + 1)) for i in range(96)])
+    capsys.readouterr()
+    baseline = os.path.join(os.path.dirname(benchmark.__file__), "rnn_rbm.py")      # this code against itself
+    assert benchmark.main(["--quick", "--only", "models", "--data", str(songs), "--models", "rnn",
+                           "--cells", "rnn,lstm", "--baseline", baseline]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    timed = [r for r in records if "skipped" not in r and r["preset"] == "original"]
+    assert [r["cell"] for r in timed] == ["rnn", "lstm"]
+    for record in timed:
+        assert record["baseline_seconds_per_epoch"] > 0 and record["faster_than_baseline"] > 0
+    assert timed[0]["epoch_time_vs_rnn_cell"] == timed[0]["baseline_epoch_time_vs_rnn_cell"] == 1.0
+    assert timed[1]["epoch_time_vs_rnn_cell"] > 0 and timed[1]["baseline_epoch_time_vs_rnn_cell"] > 0
