@@ -26,7 +26,11 @@ on the data is chosen on its valid split, and test is read once, at the end:
    at a ninth of the rate. Augmentation helps a data set that overfits (JSB) and costs one
    that doesn't; valid decides, since every checkpoint of 3 and 4 competes on it.
 5. The checkpoint with the best valid LL is evaluated on test (rnn_rbm_evaluate.py), with
-   time kept back for it.
+   time kept back for it, predicted from the first valid evaluation's time. An RNN-RBM's test
+   AIS gets at most a quarter of the budget: where the recipe's settings (20 chains x 500
+   temperatures) would take more, it runs with fewer temperatures, then fewer chains, down to
+   the settings that choose on valid (10 x 200); the recipe prints them and records them in
+   recipe.json.
 
 --minutes is the wall-clock budget of all five. Every step is one of this project's commands,
 printed before it runs, so each can be rerun by hand; OUT/recipe.json records the choices and
@@ -74,6 +78,7 @@ SELECT_FRAMES = 5000       # valid frames that choose between RBM checkpoints (A
 EXACT_LL_CHAINS = 20       # an exact model's LL costs about what drawing this many samples per frame for ACC does
 RESERVE_MARGIN = 2.0       # the test evaluation's time, over what the last valid one predicts: in the 12-minute table,
                            # Nottingham's RNN-RBM test AIS took 12 minutes where at most 6.5 had been kept back
+TEST_SHARE = 0.25          # of the budget, at most, for an RNN-RBM's test AIS (its settings shrink to fit)
 
 
 def build_parser():
@@ -142,19 +147,42 @@ class Recipe:
         self.save_record()
         return found
 
-    def test_reserve(self):
-        """Seconds kept back for the test evaluation: the last valid one's time, scaled to test's
-        frames and to the final settings (AIS: chains x betas; an exact model: its LL, then the
-        chains that sample ACC), with a margin for a machine that gets busier, and 30 s to start
-        the process."""
-        if self.eval_seconds is None:
-            return 0.0
+    def cost(self, settings):
+        """An evaluation's work per frame, in units its time is proportional to: for AIS, the Gibbs
+        steps of a frame (the base's chains of k_generate steps, then chains x betas); for an exact
+        model, its LL and then the chains that sample ACC."""
         if self.args.model == "rnn-rbm":
-            cost = lambda s: s.chains * s.betas
-        else:
-            cost = lambda s: s.chains + EXACT_LL_CHAINS
-        return (RESERVE_MARGIN * self.eval_seconds * self.test_frames / self.valid_frames * cost(self.final)
-                / cost(self.select) + 30.0)
+            return settings.base_chains * config.preset("paper").k_generate + settings.chains * settings.betas
+        return settings.chains + EXACT_LL_CHAINS
+
+    def test_seconds(self, settings):
+        """The test evaluation's time with `settings`: the last valid one's, scaled to test's frames
+        and to the settings' cost, with a margin for a machine that gets busier, and 30 s to start
+        the process."""
+        return (RESERVE_MARGIN * self.eval_seconds * self.test_frames / self.valid_frames * self.cost(settings)
+                / self.cost(self.select) + 30.0)
+
+    def test_reserve(self):
+        """Seconds kept back for the test evaluation."""
+        return 0.0 if self.eval_seconds is None else self.test_seconds(self.final)
+
+    def fit_test_settings(self):
+        """An RNN-RBM's test AIS settings, once an evaluation has been timed: the recipe's where they
+        fit in TEST_SHARE of the budget; else fewer betas, then fewer chains, down to the ones that
+        select on valid (whose time the test then takes, fitting or not)."""
+        if self.args.model != "rnn-rbm":
+            return
+        share, full = TEST_SHARE * 60.0 * self.args.minutes, self.final
+        if self.test_seconds(full) > share:
+            per_step = (self.test_seconds(full) - 30.0) / self.cost(full)     # seconds per Gibbs step of a frame
+            steps = (share - 30.0) / per_step - self.cost(full._replace(chains=0))   # chains x betas that fit
+            chains = full.chains if steps >= full.chains * self.select.betas else self.select.chains
+            self.final = full._replace(chains=chains, betas=max(self.select.betas, min(full.betas, int(steps / chains))))
+            print(f"the test AIS at {full.chains} chains x {full.betas} temperatures would take about "
+                  f"{self.test_seconds(full) / 60:.1f} of the {self.args.minutes:g} minutes; it runs at "
+                  f"{self.final.chains} x {self.final.betas} (about {self.test_seconds(self.final) / 60:.1f} min)",
+                  file=sys.stderr, flush=True)
+        self.record["test_settings"] = {"chains": self.final.chains, "betas": self.final.betas}
 
     def save_record(self):
         os.makedirs(self.out, exist_ok=True)
@@ -254,6 +282,7 @@ class Recipe:
         folder = os.path.join(self.out, f"lr{first_lr:g}")
         written, per_epoch = self.train(folder, 1, 1, init, first_lr)
         trials = self.select_on_valid(folder, written, first_lr, 0)      # also times an evaluation
+        self.fit_test_settings()
         self.plan(per_epoch)
         if self.epochs > 1:
             written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)

@@ -112,3 +112,26 @@ def test_the_recipe_spends_what_is_left_after_choosing_the_rate(tmp_path, monkey
     record = json.load(open(os.path.join(out, "recipe.json")))
     assert not any(c["transpose"] for c in world.calls)                  # no time for the transposed route
     assert 150.0 - 30.0 - 15.0 - world.test_started < 15.0      # unspent: less than an epoch, a check and a start
+
+
+@pytest.mark.parametrize("minutes, expected", [(300, (20, 500)), (45, None), (12, (10, 200))])
+def test_an_rbm_test_ais_takes_at_most_its_share_of_the_budget(tmp_path, minutes, expected):
+    """With Nottingham's sizes and a valid AIS timed as on this machine (5,000 frames in 22.6 s at
+    10 x 200): a long budget keeps the recipe's 20 x 500, a short one drops to the selection's
+    10 x 200, and one between gets the most temperatures whose time fits in TEST_SHARE."""
+    path = str(tmp_path / "Tiny.pickle")
+    tiny_dataset(path)
+    recipe = reproduce.Recipe(reproduce.build_parser().parse_args(
+        [path, "--model", "rnn-rbm", "--minutes", str(minutes), "--out", str(tmp_path / "run")]))
+    recipe.valid_frames, recipe.test_frames, recipe.eval_seconds = 4998, 44463, 22.6
+    full = recipe.final
+    recipe.fit_test_settings()
+    settings = (recipe.final.chains, recipe.final.betas)
+    assert recipe.record["test_settings"] == dict(zip(("chains", "betas"), settings))
+    share = reproduce.TEST_SHARE * 60 * minutes
+    if expected:
+        assert settings == expected
+    else:
+        assert (10, 200) < settings < (full.chains, full.betas)
+        assert share - 60 < recipe.test_reserve() <= share               # the most that fits, to a few betas
+        assert recipe.test_seconds(recipe.final._replace(betas=recipe.final.betas + 5)) > share
