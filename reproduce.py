@@ -26,11 +26,11 @@ on the data is chosen on its valid split, and test is read once, at the end:
    at a ninth of the rate. Augmentation helps a data set that overfits (JSB) and costs one
    that doesn't; valid decides, since every checkpoint of 3 and 4 competes on it.
 5. The checkpoint with the best valid LL is evaluated on test (rnn_rbm_evaluate.py), with
-   time kept back for it, predicted from the first valid evaluation's time. An RNN-RBM's test
-   AIS gets at most a quarter of the budget: where the recipe's settings (20 chains x 500
-   temperatures) would take more, it runs with fewer temperatures, then fewer chains, down to
-   the settings that choose on valid (10 x 200); the recipe prints them and records them in
-   recipe.json.
+   time kept back for it: the latest valid evaluation's time, scaled to test, doubled. An
+   RNN-RBM's test AIS gets at most a quarter of the budget: where the recipe's settings
+   (20 chains x 500 temperatures) would take more, judged from the first valid evaluation, it
+   runs with fewer temperatures, then fewer chains, down to the settings that choose on valid
+   (10 x 200); the recipe prints them and records them in recipe.json.
 
 --minutes is the wall-clock budget of all five. Every step is one of this project's commands,
 printed before it runs, so each can be rerun by hand; OUT/recipe.json records the choices and
