@@ -80,30 +80,38 @@ def emit(**record):
     print(json.dumps(record, default=plain), flush=True)
 
 
+def warm_training_session(song_rows, hp, module=rnn_rbm):
+    """(session, model): the training graph of hp that `module` (rnn_rbm or an earlier version of
+    it) builds, initialised, after one untimed epoch in which XLA compiles for these shapes."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(hp.seed)
+        model = module.build_training_graph(hp, training.gibbs_blocks(hp), training.lane_count(hp, song_rows))
+        sess = tf.Session(graph=graph, config=module.session_config(model.blocks, training.CORES))
+        sess.run(tf.global_variables_initializer())
+        training.train_epoch(sess, model, song_rows, hp, 0)
+    return sess, model
+
+
 def train_throughput(song_rows, hp, seconds, epochs=0):
     """(rows/s of whole training epochs, over at least `seconds`; cost after `epochs` epochs or None).
 
     Times training.train_epoch itself: lane packing, feeding, the RNN, CD-k, the gradients
     and the update, after one untimed epoch in which XLA compiles for these shapes.
     """
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(hp.seed)
-        model = rnn_rbm.build_training_graph(hp, training.gibbs_blocks(hp), training.lane_count(hp, song_rows))
-        with tf.Session(graph=graph, config=rnn_rbm.session_config(model.blocks, training.CORES)) as sess:
+    sess, model = warm_training_session(song_rows, hp)
+    with sess.graph.as_default(), sess:
+        timed, start = 0, time.time()
+        while timed == 0 or time.time() - start < seconds:
+            timed += 1
+            training.train_epoch(sess, model, song_rows, hp, timed)
+        rate = timed * sum(len(r) for r in song_rows) / (time.time() - start)
+        cost = None
+        if epochs:
             sess.run(tf.global_variables_initializer())
-            training.train_epoch(sess, model, song_rows, hp, 0)   # warm-up
-            timed, start = 0, time.time()
-            while timed == 0 or time.time() - start < seconds:
-                timed += 1
-                training.train_epoch(sess, model, song_rows, hp, timed)
-            rate = timed * sum(len(r) for r in song_rows) / (time.time() - start)
-            cost = None
-            if epochs:
-                sess.run(tf.global_variables_initializer())
-                for epoch in range(1, epochs + 1):
-                    cost = training.train_epoch(sess, model, song_rows, hp, epoch)
-            return rate, cost
+            for epoch in range(1, epochs + 1):
+                cost = training.train_epoch(sess, model, song_rows, hp, epoch)
+        return rate, cost
 
 
 def epochs_side_by_side(song_rows, runs, seconds):
@@ -111,16 +119,7 @@ def epochs_side_by_side(song_rows, runs, seconds):
     rnn_rbm module that builds it)}: each in its own session, after one untimed epoch, they train
     an epoch each in turn (the first of a turn rotating) until each has had `seconds` and 3 epochs,
     so that a machine whose speed drifts slows all of them alike."""
-    sessions = {}
-    for key, (hp, module) in runs.items():
-        graph = tf.Graph()
-        with graph.as_default():
-            tf.set_random_seed(hp.seed)
-            model = module.build_training_graph(hp, training.gibbs_blocks(hp), training.lane_count(hp, song_rows))
-            sess = tf.Session(graph=graph, config=module.session_config(model.blocks, training.CORES))
-            sess.run(tf.global_variables_initializer())
-            training.train_epoch(sess, model, song_rows, hp, 0)   # warm-up: XLA compiles for these shapes
-            sessions[key] = (sess, model, hp)
+    sessions = {key: (*warm_training_session(song_rows, hp, module), hp) for key, (hp, module) in runs.items()}
     times, keys = {key: [] for key in runs}, list(runs)
     while min(len(t) for t in times.values()) < 3 or min(sum(t) for t in times.values()) < seconds:
         turn = len(times[keys[0]])
