@@ -1,4 +1,4 @@
-"""Sharpen (or flatten) a trained RNN-RBM: every frame's RBM at inverse temperature alpha.
+"""Sharpen (or flatten) a trained model: every frame's distribution at inverse temperature alpha.
 
     python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2 [--k-generate 100]
 
@@ -8,7 +8,13 @@ alpha multiplies every frame's energy by alpha: alpha > 1 concentrates each p(v_
 its likeliest frames, alpha < 1 spreads it out. The RNN (Wvu, Wuu, bu, u0) is not touched,
 so the output is an RNN-RBM of the same shape that every script takes, and its hparams.json
 records the alpha it carries (alphas of repeated sharpening multiply). An rnn model (independent
-Bernoulli units, bv and Wuv) sharpens the same way; an rnn-nade is refused.
+Bernoulli units, bv and Wuv) sharpens the same way.
+
+An RNN-NADE draws a frame unit by unit, p(v_i = 1 | v_<i) = sigmoid(bv_t,i + V[:, i] . h_i) with
+bv_t = bv + u_{t-1}.Wuv, and h_i = sigmoid(bh_t + sum_{j<i} v_j W[j]) not changed. Multiplying V,
+bv and Wuv by alpha multiplies every unit's logit by alpha: each of those conditionals is at
+inverse temperature alpha, as in sampling from any autoregressive model. The frame's joint
+distribution is then not p^alpha / Z, but it is sharper the same way.
 
 A sharper model trades log-likelihood for expected accuracy; choose alpha on the valid split
 with rnn_rbm_evaluate.py, or for music with music_stats.py (docs/music.md). Sharper
@@ -27,7 +33,8 @@ from tf1 import tf
 
 log = logging.getLogger(__name__)
 
-SCALED = ("W", "bv", "bh", "Wuv", "Wuh")   # every term of each frame's RBM energy
+# Every term of each frame's RBM energy; of an RNN-NADE, every term of each unit's logit.
+SCALED = {"rnn-rbm": ("W", "bv", "bh", "Wuv", "Wuh"), "rnn": ("bv", "Wuv"), "rnn-nade": ("V", "bv", "Wuv")}
 
 
 def build_parser():
@@ -42,8 +49,8 @@ def build_parser():
 
 
 def sharpen(checkpoint, out, alpha, k_generate=None):
-    """Write `out`: `checkpoint` with W, bv, bh, Wuv and Wuh multiplied by `alpha` (and
-    `k_generate` Gibbs steps per generated row, if given)."""
+    """Write `out`: `checkpoint` with SCALED[its model] multiplied by `alpha` (and `k_generate`
+    Gibbs steps per generated row, if given)."""
     if not alpha > 0:
         raise ValueError(f"--alpha {alpha} is not a positive number; use e.g. 1.2 to sharpen or 0.8 to flatten")
     if k_generate is not None and k_generate < 1:
@@ -54,16 +61,12 @@ def sharpen(checkpoint, out, alpha, k_generate=None):
     if checkpoints.exists(out):
         raise ValueError(f"{out} exists already; remove it or choose another name")
     hp, run = checkpoints.load_hparams(checkpoint)
-    if hp.model == "rnn-nade":
-        raise ValueError(f"{checkpoint} is an RNN-NADE, whose conditionals are not exp(-energy): scaling its weights "
-                         "does not set a temperature. Sharpen an rnn-rbm or rnn checkpoint")
     with tf.Graph().as_default():
         params = rnn_rbm.create_params(hp)
         saver = checkpoints.make_saver(params)
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
-            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED
-                      if getattr(params, name) is not None])      # an rnn model has bv and Wuv only
+            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED[hp.model]])
             run.update(alpha=run.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
             if k_generate is not None:
                 hp = hp.replace(k_generate=k_generate)

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 import checkpoints
+import config
+import rnn_rbm
 import rnn_rbm_generate
 import sharpen_checkpoint
 from tf1 import tf
@@ -44,3 +46,33 @@ def test_sharpen_refuses_bad_alpha_and_overwriting(tiny_run, tmp_path):
         sharpen_checkpoint.sharpen(src, src, 1.2)
     with pytest.raises(ValueError, match="exists already"):
         sharpen_checkpoint.sharpen(src, str(tiny_run / "ckpt" / "initialized.ckpt"), 1.2)
+
+
+def test_sharpen_puts_each_nade_conditional_at_inverse_temperature_alpha(tmp_path):
+    """An RNN-NADE's unit logits b_t,i + V[:, i] . h_i are multiplied by alpha; h_i and the RNN are not touched."""
+    hp = config.preset("original", model="rnn-nade", n_hidden=5, n_hidden_recurrent=4, init_std_rnn=0.5,
+                       init_std_W=0.5, lowest_note=60, highest_note=67)
+    src = str(tmp_path / "nade.ckpt")
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        params = rnn_rbm.create_params(hp)
+        saver = checkpoints.make_saver(params)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run([params.bv.assign(tf.random.normal(params.bv.shape)), params.bh.assign(tf.random.normal(params.bh.shape))])
+            checkpoints.save(sess, saver, src, hp)
+    out = sharpen_checkpoint.sharpen(src, str(tmp_path / "sharp.ckpt"), 1.5)
+    before, after = tf.train.load_checkpoint(src), tf.train.load_checkpoint(out)
+    p = {name: before.get_tensor(name) for name in before.get_variable_to_shape_map()}
+    q = {name: after.get_tensor(name) for name in after.get_variable_to_shape_map()}
+    for name in ["W", "bh", "Wuh", "Wvu", "Wuu", "bu", "u0"]:
+        np.testing.assert_array_equal(q[name], p[name])
+
+    def unit_logits(m, u_tm1, v):                   # NADE.py's docstring, with rnn_rbm.conditional_biases' biases
+        b, c = m["bv"] + u_tm1 @ m["Wuv"], m["bh"] + u_tm1 @ m["Wuh"]
+        return np.array([b[i] + m["V"][:, i] @ (1 / (1 + np.exp(-(c + v[:i] @ m["W"][:i])))) for i in range(len(v))])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        u_tm1, v = rng.uniform(-1, 1, hp.n_hidden_recurrent), rng.integers(0, 2, hp.n_visible).astype(float)
+        np.testing.assert_allclose(unit_logits(q, u_tm1, v), 1.5 * unit_logits(p, u_tm1, v), rtol=1e-5, atol=1e-6)
+    assert rnn_rbm_generate.main([out, "--out", str(tmp_path / "songs"), "--num-songs", "1", "--length", "8", "--quiet"])
