@@ -14,6 +14,7 @@ import audio
 import checkpoints
 import datasets
 import midi_manipulation
+import rnn_rbm
 import rnn_rbm_generate
 import sharpen_checkpoint
 from conftest import ROOT, run_cli
@@ -60,7 +61,7 @@ def run_script(*args, cwd=ROOT):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("name", ["pretrained", "pretrained_sharpened"])
+@pytest.mark.parametrize("name", ["pretrained", "pretrained_sharpened", "pretrained_nade_sharpened"])
 def test_shipped_checkpoint_generates(tmp_path, name):
     ckpt = os.path.join(ROOT, "parameter_checkpoints", f"{name}.ckpt")
     if not checkpoints.exists(ckpt):
@@ -70,19 +71,26 @@ def test_shipped_checkpoint_generates(tmp_path, name):
     assert checkpoints.load_hparams(ckpt)[0].n_hidden == 50
 
 
-def test_the_quick_start_checkpoint_is_pretrained_sharpened_as_docs_music_says():
-    """README's default: pretrained.ckpt at alpha 1.25 with 100 Gibbs steps per row (docs/music.md's best row)."""
+@pytest.mark.parametrize("name, source, alpha, k_generate", [
+    ("pretrained_sharpened", "pretrained", 1.25, 100),
+    ("pretrained_nade_sharpened", "pretrained_nade", 1.5, None)])
+def test_the_sharpened_checkpoints_are_what_docs_music_says(name, source, alpha, k_generate):
+    """Each is its source at `alpha` (docs/music.md's rows); the NADE one is README's default."""
     folder = os.path.join(ROOT, "parameter_checkpoints")
-    src, out = tf.train.load_checkpoint(os.path.join(folder, "pretrained.ckpt")), \
-        tf.train.load_checkpoint(os.path.join(folder, "pretrained_sharpened.ckpt"))
-    for name in ["W", "bv", "bh", "Wuv", "Wuh", "Wvu", "Wuu", "bu", "u0"]:
-        scale = 1.25 if name in sharpen_checkpoint.SCALED["rnn-rbm"] else 1.0
-        np.testing.assert_allclose(out.get_tensor(name), scale * src.get_tensor(name), rtol=1e-6)
-    hp, run = checkpoints.load_hparams(os.path.join(folder, "pretrained_sharpened.ckpt"))
-    assert hp == checkpoints.load_hparams(os.path.join(folder, "pretrained.ckpt"))[0].replace(k_generate=100)
-    assert run["alpha"] == 1.25
+    src, out = (tf.train.load_checkpoint(os.path.join(folder, f"{n}.ckpt")) for n in (source, name))
+    hp, run = checkpoints.load_hparams(os.path.join(folder, f"{name}.ckpt"))
+    assert sorted(out.get_variable_to_shape_map()) == sorted(rnn_rbm.MODEL_PARAMS[hp.model])
+    for var in out.get_variable_to_shape_map():
+        scale = alpha if var in sharpen_checkpoint.SCALED[hp.model] else 1.0
+        np.testing.assert_allclose(out.get_tensor(var), scale * src.get_tensor(var), rtol=1e-6)
+    source_hp = checkpoints.load_hparams(os.path.join(folder, f"{source}.ckpt"))[0]
+    assert hp == (source_hp if k_generate is None else source_hp.replace(k_generate=k_generate))
+    assert run["alpha"] == alpha
+
+
+def test_the_quick_start_uses_the_sharpened_nade():
     with open(os.path.join(ROOT, "README.md")) as f:
-        assert "python rnn_rbm_generate.py parameter_checkpoints/pretrained_sharpened.ckpt\n" in f.read()
+        assert "python rnn_rbm_generate.py parameter_checkpoints/pretrained_nade_sharpened.ckpt\n" in f.read()
 
 
 def gen(trained, *args, out="steer"):
