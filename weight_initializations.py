@@ -13,6 +13,7 @@ Ctrl-C saves what is done to parameter_checkpoints/pretraining_interrupted.ckpt 
 cleanly; --resume continues from there.
 """
 import logging
+import shlex
 import os
 import sys
 import time
@@ -195,8 +196,9 @@ def main(argv=None):
                                     data=args.data, split=args.split, pretrain_cost=mean_cost, **extra)
     if resumed:
         checkpoints.remove(resumed)       # finished: initialized.ckpt holds all it had
-    log.info("wrote %s in %.1f s (final %s cost %.4f); next: python rnn_rbm_train.py <epochs>",
-             path, time.time() - start, frame, mean_cost)
+    folder = "" if args.checkpoint_dir == checkpoints.DEFAULT_DIR else f" --checkpoint-dir {shlex.quote(args.checkpoint_dir)}"
+    log.info("wrote %s in %.1f s (final %s cost %.4f); next: python rnn_rbm_train.py <epochs>%s%s",
+             path, time.time() - start, frame, mean_cost, folder, training.data_options(args.data, args.split))
     return 0
 
 

@@ -81,3 +81,12 @@ def test_minutes_stops_each_stage_after_the_epoch_that_spends_them_and_records_t
     assert (hp.model, hp.pretrain_epochs, hp.rnn_pretrain_epochs) == ("rnn-nade", 1, 1)
     assert np.isfinite(run["pretrain_cost"]) and 0 < run["pretrain_cost"] < 8 * 24 * np.log(2)
     assert "V" in weights(os.path.join(folder, "initialized.ckpt"))
+
+
+def test_the_next_command_it_prints_names_the_folder_and_data_it_used(tiny_run, tmp_path, capsys):
+    folder, songs = tmp_path / "my run", tiny_run / "songs"
+    code, err = run_cli(weight_initializations, ["--data", str(songs), "--cache-dir", str(tiny_run / "cache"),
+                                                 "--checkpoint-dir", str(folder), *TINY_MODEL, "--pretrain-epochs", "1"],
+                        capsys)
+    assert code == 0
+    assert f"next: python rnn_rbm_train.py <epochs> --checkpoint-dir '{folder}' --data {songs}\n" in err
