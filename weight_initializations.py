@@ -197,8 +197,9 @@ def main(argv=None):
     if resumed:
         checkpoints.remove(resumed)       # finished: initialized.ckpt holds all it had
     folder = "" if args.checkpoint_dir == checkpoints.DEFAULT_DIR else f" --checkpoint-dir {shlex.quote(args.checkpoint_dir)}"
-    log.info("wrote %s in %.1f s (final %s cost %.4f); next: python rnn_rbm_train.py <epochs>%s%s",
-             path, time.time() - start, frame, mean_cost, folder, training.data_options(args.data, args.split))
+    cost = f"final {frame} cost {mean_cost:.4f}" if hp.pretrain_epochs else f"{frame} not pretrained"
+    log.info("wrote %s in %.1f s (%s); next: python rnn_rbm_train.py <epochs>%s%s",
+             path, time.time() - start, cost, folder, training.data_options(args.data, args.split))
     return 0
 
 
