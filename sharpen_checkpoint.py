@@ -6,7 +6,7 @@ The RBM that follows state u_{t-1} has the energy E(v, h) = -bv_t.v - bh_t.h - v
 bv_t = bv + u_{t-1}.Wuv and bh_t = bh + u_{t-1}.Wuh. Multiplying W, bv, bh, Wuv and Wuh by
 alpha multiplies every frame's energy by alpha: alpha > 1 concentrates each p(v_t | v_<t) on
 its likeliest frames, alpha < 1 spreads it out. The RNN (Wvu, Wuu, bu, u0) is not touched,
-so the output is an RNN-RBM of the same shape that every script takes, and its hparams.json
+so the output is a model of the same kind and shape that every script takes, and its hparams.json
 records the alpha it carries (alphas of repeated sharpening multiply). An rnn model (independent
 Bernoulli units, bv and Wuv) sharpens the same way.
 

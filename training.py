@@ -259,6 +259,13 @@ def data_options(data, split):
     return options + ("" if split == "train" else f" --split {shlex.quote(split)}")
 
 
+def run_options(checkpoint_dir, data, split):
+    """data_options, after the --checkpoint-dir option that names this run's folder (empty for the
+    default folder)."""
+    folder = "" if checkpoint_dir == checkpoints.DEFAULT_DIR else f" --checkpoint-dir {shlex.quote(checkpoint_dir)}"
+    return folder + data_options(data, split)
+
+
 def check_no_run(directory):
     """A new run must not overwrite another run's checkpoints: refuse a folder that holds one."""
     found = checkpoints.run_checkpoints(directory)

@@ -13,7 +13,6 @@ Ctrl-C saves what is done to parameter_checkpoints/pretraining_interrupted.ckpt 
 cleanly; --resume continues from there.
 """
 import logging
-import shlex
 import os
 import sys
 import time
@@ -196,10 +195,9 @@ def main(argv=None):
                                     data=args.data, split=args.split, pretrain_cost=mean_cost, **extra)
     if resumed:
         checkpoints.remove(resumed)       # finished: initialized.ckpt holds all it had
-    folder = "" if args.checkpoint_dir == checkpoints.DEFAULT_DIR else f" --checkpoint-dir {shlex.quote(args.checkpoint_dir)}"
     cost = f"final {frame} cost {mean_cost:.4f}" if hp.pretrain_epochs else f"{frame} not pretrained"
-    log.info("wrote %s in %.1f s (%s); next: python rnn_rbm_train.py <epochs>%s%s",
-             path, time.time() - start, cost, folder, training.data_options(args.data, args.split))
+    log.info("wrote %s in %.1f s (%s); next: python rnn_rbm_train.py <epochs>%s",
+             path, time.time() - start, cost, training.run_options(args.checkpoint_dir, args.data, args.split))
     return 0
 
 

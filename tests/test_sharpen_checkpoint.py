@@ -8,14 +8,13 @@ import config
 import rnn_rbm
 import rnn_rbm_generate
 import sharpen_checkpoint
+from conftest import weights
 from tf1 import tf
 
 def test_sharpen_scales_every_frame_energy_and_leaves_the_rnn(tiny_run, tmp_path):
     src = str(tiny_run / "ckpt" / "epoch_1.ckpt")
     out = sharpen_checkpoint.sharpen(src, str(tmp_path / "sharp.ckpt"), 1.5)
-    before, after = tf.train.load_checkpoint(src), tf.train.load_checkpoint(out)
-    p = {name: before.get_tensor(name) for name in before.get_variable_to_shape_map()}
-    q = {name: after.get_tensor(name) for name in after.get_variable_to_shape_map()}
+    p, q = weights(src), weights(out)
     assert sorted(p) == sorted(q) == sorted(["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0"])
     for name in ["Wvu", "Wuu", "bu", "u0"]:
         np.testing.assert_array_equal(q[name], p[name])
@@ -62,9 +61,7 @@ def test_sharpen_puts_each_nade_conditional_at_inverse_temperature_alpha(tmp_pat
             sess.run([params.bv.assign(tf.random.normal(params.bv.shape)), params.bh.assign(tf.random.normal(params.bh.shape))])
             checkpoints.save(sess, saver, src, hp)
     out = sharpen_checkpoint.sharpen(src, str(tmp_path / "sharp.ckpt"), 1.5)
-    before, after = tf.train.load_checkpoint(src), tf.train.load_checkpoint(out)
-    p = {name: before.get_tensor(name) for name in before.get_variable_to_shape_map()}
-    q = {name: after.get_tensor(name) for name in after.get_variable_to_shape_map()}
+    p, q = weights(src), weights(out)
     for name in ["W", "bh", "Wuh", "Wvu", "Wuu", "bu", "u0"]:
         np.testing.assert_array_equal(q[name], p[name])
 
