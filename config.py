@@ -66,6 +66,8 @@ class HParams:
     save_every: int = _field((TRAIN,), 5, "write parameter_checkpoints/epoch_<n>.ckpt every this many epochs")
     # generation (rnn_rbm_generate.py)
     k_generate: int = _field((GENERATE,), 25, "Gibbs steps per generated RBM row")
+    best_of: int = _field((GENERATE,), 1, "draw this many candidates of each generated row and keep the one the "
+                          "model finds likeliest: a lower temperature over whole frames (1: plain sampling)")
     tickscale: int = _field((GENERATE,), 55, "MIDI ticks per 16th-note step in written files (220 per beat)")
     velocity: int = _field((GENERATE,), 40, "MIDI velocity of written notes")
     bpm: float = _field((GENERATE,), 120.0, "tempo written into generated MIDI files")
@@ -90,7 +92,7 @@ class HParams:
             raise ValueError(f"note range {self.lowest_note}..{self.highest_note} is not inside 0..127 "
                              "with lowest_note <= highest_note; fix --lowest-note / --highest-note")
         positive = ["steps_per_rbm", "n_hidden", "n_hidden_recurrent", "pretrain_k", "pretrain_batch",
-                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "tickscale",
+                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "best_of", "tickscale",
                     "max_song_steps"]
         for name in positive:
             if getattr(self, name) < 1:

@@ -335,6 +335,8 @@ Conditional = collections.namedtuple("Conditional", [
                     #   RBM's Gibbs chain of k steps starts at v_prev, the exact models draw exactly
     "pretrain_cost",  # (v, p, hp, seed) -> []: the cost that pretrains the frame distribution alone, on
                       #   the rows v with its own biases bv, bh (weight_initializations.py)
+    "score",        # (v, p, bv_t, bh_t) -> [rows]: log p(v_t | v_<t) up to a constant of each row's
+                    #   distribution (the RBM's -F(v)): what ranks a row's candidates (best_of_sample)
 ])
 
 
@@ -352,6 +354,10 @@ def _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
 
 def _rbm_pretrain_cost(v, p, hp, seed):
     return RBM.cd_loss(v, p.W, p.bv, p.bh, hp.pretrain_k, seed)
+
+
+def _rbm_score(v, p, bv_t, bh_t):
+    return -RBM.free_energy(v, p.W, bv_t, bh_t)
 
 
 def _nade_log_prob(v, p, bv_t, bh_t):
@@ -379,14 +385,30 @@ def _exact(log_prob, sample):
     def pretrain_cost(v, p, hp, seed):
         return tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))
 
-    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost)
+    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost, score=log_prob)
 
 
 CONDITIONALS = {
-    "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost),
+    "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost,
+                           score=_rbm_score),
     "rnn-nade": _exact(_nade_log_prob, _nade_sample),
     "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample),
 }
+
+
+def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+    """A frame per row: the likeliest of `best_of` draws of conditional.sample, ranked by
+    conditional.score. Sharpening (sharpen_checkpoint.py) lowers the temperature of each unit of
+    a NADE; this lowers it over whole frames. Frame x is kept with probability F(x)^K - F'(x)^K
+    (K = best_of, F(x) = p(score <= score(x)), F' with <), which tends to the likeliest frame as K
+    grows, so notes the model wants together stay together. 1 is plain sampling."""
+    if best_of == 1:
+        return conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
+    rows = tf.shape(bv_t)[0]
+    repeat = lambda a: None if a is None else tf.tile(a, [best_of, 1])                  # draw d of row r: d * rows + r
+    drawn = conditional.sample(repeat(v_prev), p, repeat(bv_t), repeat(bh_t), k, seed, fused, blocks)
+    score = tf.reshape(conditional.score(drawn, p, repeat(bv_t), repeat(bh_t)), [best_of, rows])
+    return tf.gather(drawn, tf.argmax(score, 0, output_type=tf.int32) * rows + tf.range(rows))
 
 
 def exact(hp):
@@ -574,7 +596,8 @@ def build_generation_graph(hp, fused=False, blocks=1):
     def body(t, u_tm1, v_tm1, music):
         bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
-        v_t = CONDITIONALS[hp.model].sample(v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed, fused, blocks)
+        v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed,
+                             fused, blocks)
         return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])

@@ -1,6 +1,6 @@
 """Sharpen (or flatten) a trained model: every frame's distribution at inverse temperature alpha.
 
-    python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2 [--k-generate 100]
+    python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2 [--k-generate 100] [--best-of 4]
 
 The RBM that follows state u_{t-1} has the energy E(v, h) = -bv_t.v - bh_t.h - v.W.h, with
 bv_t = bv + u_{t-1}.Wuv and bh_t = bh + u_{t-1}.Wuh. Multiplying W, bv, bh, Wuv and Wuh by
@@ -21,7 +21,8 @@ with rnn_rbm_evaluate.py, or for music with music_stats.py (docs/music.md). Shar
 conditionals need more AIS temperatures, so check that the LL has stopped falling (e.g.
 --chains 20 --betas 4000 against --betas 1000). --k-generate stores how many Gibbs steps per
 row rnn_rbm_generate.py takes from the written checkpoint by default: a sharper RBM mixes more
-slowly, so its samples gain from more.
+slowly, so its samples gain from more. --best-of stores how many candidates of each row it draws
+by default, keeping the likeliest: a lower temperature over whole frames (rnn_rbm.best_of_sample).
 """
 import logging
 import sys
@@ -45,16 +46,21 @@ def build_parser():
                         help="inverse temperature: > 1 sharper, < 1 flatter, 1 a copy")
     parser.add_argument("--k-generate", type=int, default=None,
                         help="Gibbs steps per generated row, stored as the written checkpoint's default (default: the input's)")
+    parser.add_argument("--best-of", type=int, default=None,
+                        help="candidates per generated row, the likeliest kept, stored as the written checkpoint's "
+                             "default (default: the input's)")
     return parser
 
 
-def sharpen(checkpoint, out, alpha, k_generate=None):
+def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
     """Write `out`: `checkpoint` with SCALED[its model] multiplied by `alpha` (and `k_generate`
-    Gibbs steps per generated row, if given)."""
+    Gibbs steps per generated row and `best_of` candidates of it, if given)."""
     if not alpha > 0:
         raise ValueError(f"--alpha {alpha} is not a positive number; use e.g. 1.2 to sharpen or 0.8 to flatten")
     if k_generate is not None and k_generate < 1:
         raise ValueError(f"--k-generate {k_generate}: give at least 1 Gibbs step per row")
+    if best_of is not None and best_of < 1:
+        raise ValueError(f"--best-of {best_of}: give at least 1 candidate per row (1: plain sampling)")
     checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py")
     if checkpoints.resolve(out) == checkpoint:
         raise ValueError(f"{out} is the input checkpoint; give the sharpened one a new name")
@@ -68,8 +74,8 @@ def sharpen(checkpoint, out, alpha, k_generate=None):
             checkpoints.restore(sess, saver, checkpoint)
             sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED[hp.model]])
             run.update(alpha=run.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
-            if k_generate is not None:
-                hp = hp.replace(k_generate=k_generate)
+            hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of))
+                               if value is not None})
             checkpoints.save(sess, saver, out, hp, **run)
     log.info("wrote %s: %s at alpha %g", out, checkpoint, run["alpha"])
     return out
@@ -78,7 +84,7 @@ def sharpen(checkpoint, out, alpha, k_generate=None):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    sharpen(checkpoints.resolve(args.checkpoint), args.out, args.alpha, args.k_generate)
+    sharpen(checkpoints.resolve(args.checkpoint), args.out, args.alpha, args.k_generate, args.best_of)
     return 0
 
 

@@ -106,9 +106,9 @@ TINY_EXACT = HParams(lowest_note=60, highest_note=62, articulation=False, steps_
                      n_hidden_recurrent=3, init_std_W=0.8, init_std_rnn=0.8)       # 3 units: 64 two-frame songs
 
 
-def exact_model(model_name, cell, n_samples=1):
+def exact_model(model_name, cell, n_samples=1, best_of=1):
     """(session, generation graph, likelihood graph with the same weights) of a tiny exact model."""
-    hp = TINY_EXACT.replace(model=model_name, cell=cell)
+    hp = TINY_EXACT.replace(model=model_name, cell=cell, best_of=best_of)
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(3)
@@ -139,6 +139,46 @@ def test_exact_song_probabilities_sum_to_one_and_generation_draws_from_them(mode
     index = music.reshape(n, 6).astype(np.int64) @ (1 << np.arange(6)[::-1])          # two_frame_songs' order
     frequencies = np.bincount(index, minlength=64) / n
     np.testing.assert_allclose(frequencies, p, atol=4 * np.sqrt(p * (1 - p) / n).max() + 1e-4)
+
+
+def likeliest_of(p, k):
+    """P(x is the likeliest of k independent draws from p), for every x: F(x)^k - F'(x)^k, where F
+    sums p over the values as likely as x or less, F' over those less likely."""
+    return np.array([p[p <= q].sum() ** k - p[p < q].sum() ** k for q in p])
+
+
+@pytest.mark.parametrize("model_name, cell", [("rnn-nade", "rnn"), ("rnn", "lstm")])
+def test_best_of_k_generation_draws_each_frame_as_the_likeliest_of_k_exact_draws(model_name, cell):
+    k = 3
+    sess, gen, exact = exact_model(model_name, cell, best_of=k)
+    with sess:
+        p = np.exp(sess.run(exact.log_p, {exact.x: two_frame_songs()}).astype(np.float64))   # [64, 2]
+        n = 100_000
+        music = sess.run(gen.music, {gen.n_songs: n, gen.n_steps: 2, gen.seed: [9, 0]})
+    first = likeliest_of(p[::8, 0], k)                                   # song 8 a + b: frames a, then b
+    expected = np.concatenate([first[a] * likeliest_of(p[8 * a:8 * a + 8, 1], k) for a in range(8)])
+    assert expected.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.abs(expected - p.prod(1)).max() > 0.02                     # not plain sampling
+    index = music.reshape(n, 6).astype(np.int64) @ (1 << np.arange(6)[::-1])
+    frequencies = np.bincount(index, minlength=64) / n
+    np.testing.assert_allclose(frequencies, expected, atol=4 * np.sqrt(expected * (1 - expected) / n).max() + 1e-4)
+
+
+def test_best_of_keeps_each_rows_highest_scoring_candidate_and_ranks_rbm_frames_by_free_energy():
+    candidates = np.random.default_rng(0).random((4, 5, 6)).round().astype(np.float32)   # [draw, row, unit]
+    score = lambda v: v @ np.arange(1.0, 7.0)
+    fake = rnn_rbm.Conditional(log_prob=None, cost=None, pretrain_cost=None,
+                               sample=lambda v_prev, *_: tf.reshape(tf.constant(candidates), [-1, 6]),
+                               score=lambda v, *_: tf.linalg.matvec(v, tf.range(1.0, 7.0)))
+    with tf.Graph().as_default(), tf.Session() as sess:
+        bv = tf.zeros([5, 6])
+        got = sess.run(rnn_rbm.best_of_sample(fake, 4, bv, None, bv, None, 1, None, False, 1))
+        W, v = np.random.default_rng(1).normal(size=(6, 3)), candidates[0]
+        p = rnn_rbm.Params(*[None] * 9)._replace(W=tf.constant(W, tf.float32))
+        rbm = sess.run(rnn_rbm.CONDITIONALS["rnn-rbm"].score(tf.constant(v), p, tf.constant(v), tf.zeros([5, 3])))
+    np.testing.assert_array_equal(got, candidates[score(candidates).argmax(0), np.arange(5)])
+    free_energy = -(v * v).sum(1) - np.logaddexp(0, v @ W).sum(1)       # F(v) with bv_t = v, bh_t = 0
+    np.testing.assert_allclose(rbm, -free_energy, rtol=1e-5)
 
 
 def test_the_likelihood_graphs_samples_are_draws_of_each_frame_given_the_true_frames_before():

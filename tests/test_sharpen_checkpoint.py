@@ -28,9 +28,9 @@ def test_sharpen_scales_every_frame_energy_and_leaves_the_rnn(tiny_run, tmp_path
         v, h = rng.integers(0, 2, p["W"].shape[0]), rng.integers(0, 2, p["W"].shape[1])
         assert energy(q, u_tm1, v, h) == pytest.approx(1.5 * energy(p, u_tm1, v, h), rel=1e-5, abs=1e-6)
     assert checkpoints.load_hparams(out)[0] == checkpoints.load_hparams(src)[0]
-    twice = sharpen_checkpoint.sharpen(out, str(tmp_path / "sharper.ckpt"), 2.0, k_generate=7)
+    twice = sharpen_checkpoint.sharpen(out, str(tmp_path / "sharper.ckpt"), 2.0, k_generate=7, best_of=3)
     assert checkpoints.load_hparams(twice)[1]["alpha"] == pytest.approx(3.0)
-    assert checkpoints.load_hparams(twice)[0] == checkpoints.load_hparams(src)[0].replace(k_generate=7)
+    assert checkpoints.load_hparams(twice)[0] == checkpoints.load_hparams(src)[0].replace(k_generate=7, best_of=3)
     assert rnn_rbm_generate.main([twice, "--out", str(tmp_path / "songs"), "--num-songs", "1", "--length", "8",
                                   "--quiet"])
 
@@ -41,6 +41,8 @@ def test_sharpen_refuses_bad_alpha_and_overwriting(tiny_run, tmp_path):
         sharpen_checkpoint.sharpen(src, str(tmp_path / "s.ckpt"), 0.0)
     with pytest.raises(ValueError, match="at least 1 Gibbs step"):
         sharpen_checkpoint.sharpen(src, str(tmp_path / "s.ckpt"), 1.2, k_generate=0)
+    with pytest.raises(ValueError, match="at least 1 candidate"):
+        sharpen_checkpoint.sharpen(src, str(tmp_path / "s.ckpt"), 1.2, best_of=0)
     with pytest.raises(ValueError, match="is the input checkpoint"):
         sharpen_checkpoint.sharpen(src, src, 1.2)
     with pytest.raises(ValueError, match="exists already"):
