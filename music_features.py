@@ -308,10 +308,10 @@ def bernoulli_songs(songs, lengths, rng):
     return out
 
 
-def longest_copied_run(generated, real):
-    """(bars, generated song index, real song index): the longest run of consecutive bars that a
-    generated song shares with a real song, both bar-aligned, under one transposition for the
-    whole run. Silent bars share nothing."""
+def copied_runs(songs, real, among_themselves=False):
+    """[(bars, real song index)] per song of `songs`: the longest run of consecutive bars it shares
+    with a real song, both bar-aligned, under one transposition for the whole run. Silent bars
+    share nothing. With `among_themselves`, `songs` is `real` and no song is matched with itself."""
     def keyed(song):
         keys = []
         for bar in bar_cells(*song):
@@ -327,16 +327,27 @@ def longest_copied_run(generated, real):
         for b, key in enumerate(keyed(song)):
             if key is not None:
                 where[key[0]].append((s, b, key[1]))
-    best = (0, None, None)
-    for g, song in enumerate(generated):
+    out = []
+    for g, song in enumerate(songs):
+        best = (0, None)
         runs = {}                             # (real song, bar, transposition) -> run ending there
         for key in keyed(song):
             now = {}
             if key is not None:
                 for s, b, low in where.get(key[0], ()):
+                    if among_themselves and s == g:
+                        continue
                     t = low - key[1]
                     now[s, b, t] = runs.get((s, b - 1, t), 0) + 1
                     if now[s, b, t] > best[0]:
-                        best = (now[s, b, t], g, s)
+                        best = (now[s, b, t], s)
             runs = now
-    return best
+        out.append(best)
+    return out
+
+
+def longest_copied_run(generated, real):
+    """(bars, generated song index, real song index) of the longest run of copied_runs."""
+    runs = copied_runs(generated, real)
+    g = max(range(len(runs)), key=lambda i: runs[i][0], default=None)
+    return (0, None, None) if g is None or runs[g][0] == 0 else (runs[g][0], g, runs[g][1])

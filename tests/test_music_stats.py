@@ -116,6 +116,19 @@ def test_a_copied_transposed_passage_is_found_bar_for_bar():
     assert mf.longest_copied_run([(intro, 32)], real)[0] == 0
 
 
+def test_real_songs_are_matched_with_each_other_but_not_with_themselves():
+    real = chorale_like(np.random.default_rng(1), 4)
+    notes, _ = real[2]
+    borrowed = notes[(notes[:, 1] >= 16) & (notes[:, 1] < 4 * 16)].copy()                          # bars 2-4
+    borrowed[:, 0] -= 3
+    borrowed[:, 1:] += (5 - 1) * 16                                                                # now bars 6-8
+    own = np.array([[95, 0, 16], [93, 16, 32], [91, 32, 48], [90, 48, 64], [88, 64, 80]])          # nothing like the rest
+    real.append((np.vstack([own, borrowed]), 8 * 16))
+    runs = mf.copied_runs(real, real, among_themselves=True)
+    assert runs[4] == (3, 2) and runs[2] == (3, 4)
+    assert mf.copied_runs(real[4:], real)[0] == (8, 4)                                              # itself, whole
+
+
 def test_windows_cut_songs_alike_and_keep_short_ones_whole():
     notes = np.array([[60, 0, 20], [62, 16, 17], [64, 40, 48], [65, 70, 80]])
     windows = mf.windows((notes, 80), 2)           # two windows of 32 steps; the last 16 steps dropped
