@@ -146,8 +146,8 @@ def main(argv=None):
             training.restore_snapshot(sess, state, last_whole_epoch)
         saved = save("interrupted.ckpt", epoch - 1, cost)
         print(f"interrupted in epoch {epoch}: saved the weights after epoch {epoch - 1} to {saved}; "
-              f"continue with: python rnn_rbm_train.py {hp.epochs} --resume --checkpoint-dir {args.checkpoint_dir}"
-              f"{training.data_options(args.data, args.split)}", file=sys.stderr)
+              f"continue with: python rnn_rbm_train.py {hp.epochs} --resume"
+              f"{training.run_options(args.checkpoint_dir, args.data, args.split)}", file=sys.stderr)
         return 0
     finally:
         ctrl_c.restore()
@@ -163,7 +163,7 @@ def missing_init_hint(directory):
     interrupted = os.path.join(directory, training.PRETRAINING_INTERRUPTED)
     if checkpoints.exists(interrupted):
         return (f"pretraining was interrupted ({interrupted}); finish it with "
-                f"`python weight_initializations.py --resume --checkpoint-dir {directory}` and the same --data")
+                f"`python weight_initializations.py --resume{training.folder_option(directory)}` and the same --data")
     return "run `python weight_initializations.py` first, or pass --init <checkpoint>"
 
 

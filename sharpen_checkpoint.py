@@ -73,7 +73,7 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
             sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED[hp.model]])
-            run.update(alpha=run.get("alpha", 1.0) * alpha, sharpened_from=checkpoint)
+            run.update(alpha=round(run.get("alpha", 1.0) * alpha, 12), sharpened_from=checkpoint)   # 1.5 * 1.2: 1.8
             hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of))
                                if value is not None})
             checkpoints.save(sess, saver, out, hp, **run)

@@ -259,11 +259,15 @@ def data_options(data, split):
     return options + ("" if split == "train" else f" --split {shlex.quote(split)}")
 
 
+def folder_option(checkpoint_dir):
+    """The --checkpoint-dir option that names this run's folder, for printed commands (empty for
+    the default folder)."""
+    return "" if checkpoint_dir == checkpoints.DEFAULT_DIR else f" --checkpoint-dir {shlex.quote(checkpoint_dir)}"
+
+
 def run_options(checkpoint_dir, data, split):
-    """data_options, after the --checkpoint-dir option that names this run's folder (empty for the
-    default folder)."""
-    folder = "" if checkpoint_dir == checkpoints.DEFAULT_DIR else f" --checkpoint-dir {shlex.quote(checkpoint_dir)}"
-    return folder + data_options(data, split)
+    """folder_option, then data_options."""
+    return folder_option(checkpoint_dir) + data_options(data, split)
 
 
 def check_no_run(directory):

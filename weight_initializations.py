@@ -185,8 +185,8 @@ def main(argv=None):
                                         stage=stage, epoch=epoch, data=args.data, split=args.split,
                                         pretrain_cost=mean_cost, rnn_pretrain_nll=nll)
                 print(f"interrupted: saved the pretraining after {stage.upper()} epoch {epoch} to {path}; continue "
-                      f"with: python weight_initializations.py --resume --checkpoint-dir {args.checkpoint_dir}"
-                      f"{training.data_options(args.data, args.split)}", file=sys.stderr)
+                      f"with: python weight_initializations.py --resume"
+                      f"{training.run_options(args.checkpoint_dir, args.data, args.split)}", file=sys.stderr)
                 return 0
             finally:
                 ctrl_c.restore()

@@ -1,6 +1,7 @@
 """rnn_rbm_train.py: checkpoints and log; it survives Ctrl-C, kill -9 and divergence, and --resume continues only the run asked for."""
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -112,7 +113,10 @@ def test_ctrl_c_saves_and_exits_0(setup):
         _, err = proc.communicate()
         pytest.fail(f"training went on for 60 s after Ctrl-C; stderr: {err}")
     assert proc.returncode == 0, err
-    assert "interrupted in epoch" in err and "interrupted.ckpt" in err and "--resume" in err
+    assert "interrupted in epoch" in err and "interrupted.ckpt" in err
+    data = setup[1]
+    assert (f"continue with: python rnn_rbm_train.py 100000 --resume --checkpoint-dir {shlex.quote(str(root / 'ctrl_c'))}"
+            f" --data {shlex.quote(data)}\n") in err, err
     assert "Traceback" not in err
     saved = weights(str(root / "ctrl_c" / "interrupted.ckpt"))
     assert saved["W"].shape == (780, 8)
