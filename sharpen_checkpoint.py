@@ -77,7 +77,9 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
             hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of))
                                if value is not None})
             checkpoints.save(sess, saver, out, hp, **run)
-    log.info("wrote %s: %s at alpha %g", out, checkpoint, run["alpha"])
+    chains = f" of {hp.k_generate} Gibbs steps" if hp.model == "rnn-rbm" else ""
+    log.info("wrote %s: %s at alpha %g; rnn_rbm_generate.py keeps the likeliest of %d draws%s per row", out,
+             checkpoint, run["alpha"], hp.best_of, chains)
     return out
 
 

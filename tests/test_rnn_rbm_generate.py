@@ -71,10 +71,10 @@ def test_shipped_checkpoint_generates(tmp_path, name):
     assert checkpoints.load_hparams(ckpt)[0].n_hidden == 50
 
 
-@pytest.mark.parametrize("name, source, alpha, k_generate", [
-    ("pretrained_sharpened", "pretrained", 1.25, 100),
-    ("pretrained_nade_sharpened", "pretrained_nade", 1.5, None)])
-def test_the_sharpened_checkpoints_are_what_docs_music_says(name, source, alpha, k_generate):
+@pytest.mark.parametrize("name, source, alpha, generation", [
+    ("pretrained_sharpened", "pretrained", 1.25, dict(k_generate=100)),
+    ("pretrained_nade_sharpened", "pretrained_nade", 1.25, dict(best_of=4))])
+def test_the_sharpened_checkpoints_are_what_docs_music_says(name, source, alpha, generation):
     """Each is its source at `alpha` (docs/music.md's rows); the NADE one is README's default."""
     folder = os.path.join(ROOT, "parameter_checkpoints")
     src, out = (tf.train.load_checkpoint(os.path.join(folder, f"{n}.ckpt")) for n in (source, name))
@@ -84,7 +84,7 @@ def test_the_sharpened_checkpoints_are_what_docs_music_says(name, source, alpha,
         scale = alpha if var in sharpen_checkpoint.SCALED[hp.model] else 1.0
         np.testing.assert_allclose(out.get_tensor(var), scale * src.get_tensor(var), rtol=1e-6)
     source_hp = checkpoints.load_hparams(os.path.join(folder, f"{source}.ckpt"))[0]
-    assert hp == (source_hp if k_generate is None else source_hp.replace(k_generate=k_generate))
+    assert hp == source_hp.replace(**generation)
     assert run["alpha"] == alpha
 
 
