@@ -183,7 +183,7 @@ def resolve(name, default_dir=DEFAULT_DIR):
             raise ValueError(f"no checkpoint of a training run (epoch_<n>.ckpt, interrupted.ckpt) in {folder}/"
                              f"{'; it holds ' + ', '.join(others) + ', pass one by its path' if others else ''}; "
                              "train one with `python rnn_rbm_train.py <epochs>` or pass "
-                             "parameter_checkpoints/pretrained_sharpened.ckpt")
+                             "parameter_checkpoints/pretrained_nade_sharpened.ckpt")
         return found[-1]
     match = re.fullmatch(r"(.*\.ckpt)(\.index|\.data-\d+-of-\d+|\.hparams\.json)", name)
     return match.group(1) if match else name

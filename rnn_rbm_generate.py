@@ -1,12 +1,14 @@
 """Generate songs from a trained RNN-RBM checkpoint: MIDI files, piano-roll pictures and, with --wav, audio.
 
-    python rnn_rbm_generate.py parameter_checkpoints/pretrained_sharpened.ckpt [--num-songs 3] [--length 300]
-    python rnn_rbm_generate.py latest --primer bach_bwv10_7 --keep-primer --length 16bars --wav
+    python rnn_rbm_generate.py parameter_checkpoints/pretrained_nade_sharpened.ckpt [--num-songs 3] [--length 300]
+    python rnn_rbm_generate.py latest --primer bach_bwv10_7 --keep-primer --length 16bars --wav --best-of 4
 
 The checkpoint may be a path, `latest` (the newest checkpoint in parameter_checkpoints/) or
 a training-run folder (its newest checkpoint). The graph is rebuilt from the checkpoint's
 hparams.json, so nothing else is needed. Songs go to music_outputs/<n>_<primer or
 'unprimed'>.mid, each with a .png piano roll beside it; existing files are never overwritten.
+--best-of K draws K candidates of each row and keeps the one the model finds likeliest (the
+checkpoint's hparams.json may store it, as pretrained_nade_sharpened.ckpt's does: 4).
 """
 import logging
 import math
@@ -153,7 +155,7 @@ def main(argv=None):
     start = time.time()
     checkpoint = checkpoints.resolve(args.checkpoint)
     checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py, 'latest', "
-                                         "or parameter_checkpoints/pretrained_sharpened.ckpt")
+                                         "or parameter_checkpoints/pretrained_nade_sharpened.ckpt")
     saved_hp, _ = checkpoints.load_hparams(checkpoint)
     hp = config.hparams_from_args(args, base=saved_hp)
     if args.num_songs < 1 or args.prime_steps < 1:

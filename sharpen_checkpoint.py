@@ -77,9 +77,10 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
             hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of))
                                if value is not None})
             checkpoints.save(sess, saver, out, hp, **run)
+    draws = f"the likeliest of {hp.best_of} draws" if hp.best_of > 1 else "one draw"
     chains = f" of {hp.k_generate} Gibbs steps" if hp.model == "rnn-rbm" else ""
-    log.info("wrote %s: %s at alpha %g; rnn_rbm_generate.py keeps the likeliest of %d draws%s per row", out,
-             checkpoint, run["alpha"], hp.best_of, chains)
+    log.info("wrote %s: %s at alpha %g; rnn_rbm_generate.py takes %s%s per row", out, checkpoint, run["alpha"],
+             draws, chains)
     return out
 
 
