@@ -406,8 +406,9 @@ def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, 
         return conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
     rows = tf.shape(bv_t)[0]
     repeat = lambda a: None if a is None else tf.tile(a, [best_of, 1])                  # draw d of row r: d * rows + r
-    drawn = conditional.sample(repeat(v_prev), p, repeat(bv_t), repeat(bh_t), k, seed, fused, blocks)
-    score = tf.reshape(conditional.score(drawn, p, repeat(bv_t), repeat(bh_t)), [best_of, rows])
+    v_prev, bv_t, bh_t = repeat(v_prev), repeat(bv_t), repeat(bh_t)
+    drawn = conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
+    score = tf.reshape(conditional.score(drawn, p, bv_t, bh_t), [best_of, rows])
     return tf.gather(drawn, tf.argmax(score, 0, output_type=tf.int32) * rows + tf.range(rows))
 
 
@@ -430,11 +431,13 @@ def gibbs_blocks(rows, cores):
 
 def sampling_layout(num_songs, cores, hp=None):
     """(fused, blocks) of build_generation_graph for generating `num_songs` songs side by side
-    (Gibbs chains only: hp's model, if given, may draw exactly)."""
+    (Gibbs chains only: hp's model, if given, may draw exactly; its best_of draws of each song's
+    row are chains side by side too)."""
     if hp is not None and exact(hp):
         return False, 1
-    fused = num_songs >= FUSE_FROM
-    return fused, gibbs_blocks(num_songs, cores) if fused else 1
+    chains = num_songs * (hp.best_of if hp is not None else 1)
+    fused = chains >= FUSE_FROM
+    return fused, gibbs_blocks(chains, cores) if fused else 1
 
 
 def session_config(blocks, cores):

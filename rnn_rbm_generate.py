@@ -122,7 +122,7 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
-        fused, blocks = rnn_rbm.sampling_layout(num_songs * hp.best_of, CORES, hp)     # chains side by side
+        fused, blocks = rnn_rbm.sampling_layout(num_songs, CORES, hp)
         gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
         saver = checkpoints.make_saver(gen.params)
         with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks, CORES)) as sess:
