@@ -184,9 +184,9 @@ def rnn_states(x, u_carry, reset, p, cell="rnn"):
     the input before the loop. An LSTM needs no keep in the loop at all: its cell starts at 0 by
     a closed forget gate at the song start, and its h before the song start is 0 by a closed
     output gate on the row before (whose h only the song start would read), both set in the
-    input; before the chunk's first row, keep scales the carried state. Their backward pass is
-    written by hand (recurrence); the gru's is TensorFlow's, which skips its broadcasting ops
-    where the lane count is in x's static shape.
+    input; before the chunk's first row, keep scales the carried state. The gru's state before
+    a row also enters it outside s Wuu, so its loop keeps (gru_recurrence). All three backward
+    passes are written by hand.
     """
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     nr = int(p.u0.shape[0])
@@ -199,11 +199,7 @@ def rnn_states(x, u_carry, reset, p, cell="rnn"):
 
     time_major = lambda a: tf.transpose(a, [1, 0, 2])
     if cell == "gru":
-        def step(u_prev, inputs):
-            x_in_t, keep_t, reset_t = inputs                            # [lanes, 3 nr], [lanes, 1], [lanes, 1]
-            return cell_update(cell, keep_t * u_prev + reset_t * p.u0, x_in_t, Wuu, nr)
-        H = tf.scan(step, [time_major(a) for a in (x_in, keep, reset)], initializer=u_carry)
-        u_last = H[-1]
+        H, u_last = gru_recurrence(time_major(x_in), time_major(keep), time_major(reset * p.u0), u_carry, p.Wuu)
     else:
         x_in += reset * tf.matmul(p.u0[None], Wuu)                     # the initial state's share at a song start
         if cell == "lstm":
@@ -309,6 +305,66 @@ def recurrence(cell, x_in, keep, s0, Wuu):
         return (H, s_last), grad
 
     return run(x_in, s0, Wuu)
+
+
+def gru_recurrence(x_in, keep, start, s0, Wuu):
+    """(H, s_last) of the gru cell, as recurrence's for rnn and lstm, with its backward pass
+    written by hand in the same way.
+
+    x_in: [time, lanes, 3 nr], each row's input, the gates z, r and then the candidate n;
+    keep: [time, lanes, 1], 1 - reset; start: [time, lanes, nr], reset u0. The state a row
+    starts from is s_t = keep_t s_{t-1} + start_t, and the row gives
+    s_t' = n + z (s_t - n), with [z, r] = sigmoid(x_zr + s_t W_zr), n = tanh(x_n + (r s_t) W_n).
+
+    Per row, with d the gradient of its output: n's pre-activation gets d A, z's d B, and with
+    g = d A W_n^T, r's gets g C (A, B and C from the row's gates, all rows at once after the
+    forward loop); the gradient of s_t is d z + g r + [d B, g C] W_zr^T, of which the row
+    before gets keep_t times. The backward loop writes the gradient of each s_t, which is that of
+    start_t; the gates' gradients are computed from it for all rows at once.
+    """
+    nr = int(Wuu.shape[0])
+
+    @tf.custom_gradient
+    def run(x_in, start, s0, Wuu):
+        Wuu_split = recurrent_weights("gru", Wuu, nr)
+
+        def step(row, state):
+            x_in_t, keep_t, start_t = row
+            s = cell_update("gru", keep_t * state[0] + start_t, x_in_t, Wuu_split, nr)
+            return (s,), (s,)
+        (s_last,), (H,) = row_loop(step, (x_in, keep, start), (s0,), 1)                 # [time, lanes, nr]
+
+        def grad(dH, ds_last):
+            W_zr, W_n = Wuu_split
+            x_zr, x_n = tf.split(x_in, [2 * nr, nr], axis=-1)
+            S = keep * tf.concat([s0[None], H[:-1]], 0) + start                           # s_t: each row's start
+            z, r = tf.split(tf.sigmoid(x_zr + tf.tensordot(S, W_zr, 1)), 2, axis=-1)      # all rows at once
+            rS = r * S
+            n = tf.tanh(x_n + tf.tensordot(rS, W_n, 1))
+            A = (1.0 - z) * (1.0 - tf.square(n))                                          # d n_pre / d s_t'
+            B = (S - n) * z * (1.0 - z)                                                   # d z_pre / d s_t'
+            C = S * r * (1.0 - r)                                                         # d r_pre / d (r s_t)
+            W_nT, W_zrT = tf.transpose(W_n), tf.transpose(W_zr)
+
+            def back_step(row, sent):
+                """Row t: from what row t + 1 sent back, the gradient of s_t; the row before gets keep_t times it."""
+                dH_t, A_t, B_t, C_t, z_t, r_t, keep_t = row
+                d = dH_t + sent[0]
+                g = tf.matmul(d * A_t, W_nT)
+                dS_t = d * z_t + g * r_t + tf.matmul(tf.concat([d * B_t, g * C_t], -1), W_zrT)
+                return (keep_t * dS_t,), (dS_t,)
+            (ds0,), (dS,) = row_loop(back_step, (dH, A, B, C, z, r, keep), (ds_last,), 1, reverse=True)
+            d = dH + tf.concat([(keep * dS)[1:], ds_last[None]], 0)                        # each row's output's gradient
+            dn = d * A
+            dzr = tf.concat([d * B, tf.tensordot(dn, W_nT, 1) * C], -1)
+            rows = lambda a: tf.reshape(a, [-1, int(a.shape[-1])])
+            dWuu = tf.concat([tf.matmul(rows(S), rows(dzr), transpose_a=True),
+                              tf.matmul(rows(rS), rows(dn), transpose_a=True)], 1)
+            return tf.concat([dzr, dn], -1), dS, ds0, dWuu
+
+        return (H, s_last), grad
+
+    return run(x_in, start, s0, Wuu)
 
 
 def rnn_step(u_tm1, v_t, p, cell="rnn"):
