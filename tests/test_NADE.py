@@ -8,7 +8,7 @@ from tf1 import tf
 import NADE
 
 NV, NH = 5, 3
-WIDE = (2 * NADE.BLOCK + 3, 4)     # several blocks of units in logits(), the last one padded
+WIDE = (19, 4)     # frames with many units on: many levels in logits()
 
 
 def np_log_prob(v, W, V, b, c):
@@ -31,7 +31,7 @@ def nade():
     return make_nade(NV, NH)
 
 
-@pytest.fixture(params=[(NV, NH), WIDE], ids=["one-block", "several-blocks"])
+@pytest.fixture(params=[(NV, NH), WIDE], ids=["narrow", "wide"])
 def any_nade(request):
     return make_nade(*request.param)
 
