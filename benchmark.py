@@ -14,10 +14,11 @@
 - models: every --models and --cells at both presets (the original's on the default data, the
   paper's on JSB train), with reproduce.py's 8 lanes and Adam: training rows/s and seconds per
   epoch, generation steps/s of one song, and each one's epoch time over that of the rnn-rbm and
-  of the rnn cell at the same preset. The cells of a model train side by side, an epoch each in
-  turn, and the figures are medians, so the ratio between cells is not the machine's drift.
-  --baseline PATH/rnn_rbm.py adds that file's training graphs (an earlier version of this
-  project's, whose other modules match this one's) to the turns, for a before/after ratio.
+  of the rnn cell at the same preset. All models and cells of a preset train side by side, an
+  epoch each in turn, and the figures are medians, so their ratios are not the machine's drift.
+  --baseline PATH/rnn_rbm.py adds that file's training graphs (an earlier checkout of this
+  project; the modules beside it that differ from this one's, NADE.py say, come with it) to
+  the turns, for a before/after ratio.
 - stats: seconds of `music_stats.py` on 20 songs of 300 rows from pretrained.ckpt against the
   default data (its process start and MIDI reading included).
 Each line also gives the peak resident memory of the process so far.
@@ -117,11 +118,12 @@ def train_throughput(song_rows, hp, seconds, epochs=0):
 def epochs_side_by_side(song_rows, runs, seconds):
     """{key: median seconds of a training epoch} of the training graphs of `runs`, {key: (hp, the
     rnn_rbm module that builds it)}: each in its own session, after one untimed epoch, they train
-    an epoch each in turn (the first of a turn rotating) until each has had `seconds` and 3 epochs,
-    so that a machine whose speed drifts slows all of them alike."""
+    an epoch each in turn (the first of a turn rotating), for at least 3 turns and until the
+    turns have taken `seconds` per run in all, so that a machine whose speed drifts slows all of
+    them alike, fast and slow."""
     sessions = {key: (*warm_training_session(song_rows, hp, module), hp) for key, (hp, module) in runs.items()}
     times, keys = {key: [] for key in runs}, list(runs)
-    while min(len(t) for t in times.values()) < 3 or min(sum(t) for t in times.values()) < seconds:
+    while len(times[keys[0]]) < 3 or sum(map(sum, times.values())) < seconds * len(keys):
         turn = len(times[keys[0]])
         for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
             sess, model, hp = sessions[key]
@@ -134,10 +136,24 @@ def epochs_side_by_side(song_rows, runs, seconds):
 
 
 def load_module(path, name):
-    """The Python file at `path` as a module called `name`."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The Python file at `path` as a module called `name`. The modules of this project that it
+    imports are the files beside it where those differ from this project's (an earlier
+    checkout's NADE.py, say), loaded for it alone; this process's own stay as they are."""
+    folder = os.path.dirname(os.path.abspath(path))
+    own = lambda module: os.path.join(HERE, f"{module}.py")
+    differ = [n[:-3] for n in os.listdir(folder) if n.endswith(".py") and os.path.exists(own(n[:-3]))
+              and open(os.path.join(folder, n), "rb").read() != open(own(n[:-3]), "rb").read()]
+    saved = {module: sys.modules.pop(module) for module in differ if module in sys.modules}
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+        for sibling in differ:
+            sys.modules.pop(sibling, None)
+        sys.modules.update(saved)
     return module
 
 
@@ -267,30 +283,27 @@ def main(argv=None):
             song_rows = datasets.songs_to_rows(load(), base)
             song_rows = song_rows[:16] if args.quick else song_rows
             frames = sum(len(r) for r in song_rows)
-            epoch_seconds = {}
-            for model in args.models.split(","):
-                hps = {cell: base.replace(model=model, cell=cell, batch_songs=8, optimizer="adam").validate()
-                       for cell in args.cells.split(",")}
-                runs = {("this", cell): (run_hp, rnn_rbm) for cell, run_hp in hps.items()}
-                if baseline:
-                    runs.update({("baseline", cell): (run_hp, baseline) for cell, run_hp in hps.items()})
-                medians = epochs_side_by_side(song_rows, runs, seconds)
-                for cell, run_hp in hps.items():
-                    epoch_seconds[model, cell] = medians["this", cell]
-                    steps = 10 if args.quick else 100
-                    took = generate_throughput(run_hp, 1, steps, *rnn_rbm.sampling_layout(1, training.CORES, run_hp))
-                    ratio = lambda other: (round(epoch_seconds[model, cell] / epoch_seconds[other], 2)
-                                           if other in epoch_seconds else None)
-                    before = {} if not baseline else dict(
-                        baseline_seconds_per_epoch=round(medians["baseline", cell], 3),
-                        faster_than_baseline=round(medians["baseline", cell] / medians["this", cell], 2),
-                        baseline_epoch_time_vs_rnn_cell=(round(medians["baseline", cell] / medians["baseline", "rnn"], 2)
-                                                         if ("baseline", "rnn") in medians else None))
-                    emit(part="models", preset=name, model=model, cell=cell, batch_songs=8,
-                         rows_per_s=round(frames / epoch_seconds[model, cell]),
-                         seconds_per_epoch=round(epoch_seconds[model, cell], 3), epoch_rows=frames,
-                         generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio(("rnn-rbm", cell)),
-                         epoch_time_vs_rnn_cell=ratio((model, "rnn")), **before)
+            hps = {(model, cell): base.replace(model=model, cell=cell, batch_songs=8, optimizer="adam").validate()
+                   for model in args.models.split(",") for cell in args.cells.split(",")}
+            runs = {("this", *key): (run_hp, rnn_rbm) for key, run_hp in hps.items()}
+            if baseline:
+                runs.update({("baseline", *key): (run_hp, baseline) for key, run_hp in hps.items()})
+            medians = epochs_side_by_side(song_rows, runs, seconds)        # every model and cell in the same turns
+            for (model, cell), run_hp in hps.items():
+                steps = 10 if args.quick else 100
+                took = generate_throughput(run_hp, 1, steps, *rnn_rbm.sampling_layout(1, training.CORES, run_hp))
+                ratio = lambda who, other: (round(medians[who, model, cell] / medians[(who, *other)], 2)
+                                            if (who, *other) in medians else None)
+                before = {} if not baseline else dict(
+                    baseline_seconds_per_epoch=round(medians["baseline", model, cell], 3),
+                    faster_than_baseline=round(medians["baseline", model, cell] / medians["this", model, cell], 2),
+                    baseline_epoch_time_vs_rnn_rbm=ratio("baseline", ("rnn-rbm", cell)),
+                    baseline_epoch_time_vs_rnn_cell=ratio("baseline", (model, "rnn")))
+                emit(part="models", preset=name, model=model, cell=cell, batch_songs=8,
+                     rows_per_s=round(frames / medians["this", model, cell]),
+                     seconds_per_epoch=round(medians["this", model, cell], 3), epoch_rows=frames,
+                     generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio("this", ("rnn-rbm", cell)),
+                     epoch_time_vs_rnn_cell=ratio("this", (model, "rnn")), **before)
 
     if "stats" in parts:
         datasets.ensure_default_data(args.data)

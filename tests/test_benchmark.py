@@ -1,6 +1,7 @@
 """benchmark.py runs every part whose data is here, and every line it prints is plain JSON."""
 import json
 import os
+import sys
 
 import benchmark
 from conftest import SHARED, write_midi
@@ -67,3 +68,14 @@ def test_models_part_times_cells_and_a_baseline_side_by_side(tmp_path, capsys):
         assert record["baseline_seconds_per_epoch"] > 0 and record["faster_than_baseline"] > 0
     assert timed[0]["epoch_time_vs_rnn_cell"] == timed[0]["baseline_epoch_time_vs_rnn_cell"] == 1.0
     assert timed[1]["epoch_time_vs_rnn_cell"] > 0 and timed[1]["baseline_epoch_time_vs_rnn_cell"] > 0
+
+
+def test_a_baseline_brings_the_modules_beside_it_that_differ_and_leaves_this_processs_own(tmp_path):
+    import NADE
+    (tmp_path / "rnn_rbm.py").write_text("import NADE\nimport config\nMARK = NADE.MARK\nCONFIG = config\n")
+    (tmp_path / "NADE.py").write_text("MARK = 'the baseline NADE'\n")
+    (tmp_path / "config.py").write_bytes(open(os.path.join(os.path.dirname(benchmark.__file__), "config.py"), "rb").read())
+    baseline = benchmark.load_module(str(tmp_path / "rnn_rbm.py"), "baseline_under_test")
+    assert baseline.MARK == "the baseline NADE"
+    assert baseline.CONFIG is sys.modules["config"]        # the same file as this project's: this process's module
+    assert sys.modules["NADE"] is NADE and hasattr(NADE, "logits")
