@@ -8,7 +8,7 @@ from tf1 import tf
 import NADE
 
 NV, NH = 5, 3
-WIDE = (19, 4)     # frames with many units on: many levels in logits()
+WIDE = (2 * NADE.BLOCK + 3, 4)     # several blocks of units in logits_by_blocks(), the last one padded; many levels
 
 
 def np_log_prob(v, W, V, b, c):
@@ -31,9 +31,15 @@ def nade():
     return make_nade(NV, NH)
 
 
-@pytest.fixture(params=[(NV, NH), WIDE], ids=["narrow", "wide"])
+@pytest.fixture(params=[(NV, NH), WIDE], ids=["one-block", "several-blocks"])
 def any_nade(request):
     return make_nade(*request.param)
+
+
+@pytest.fixture(params=[None, "levels", "blocks"])
+def form(request):
+    """NADE.logits' choice of form, and each form forced."""
+    return request.param
 
 
 def every_state(n):
@@ -45,29 +51,29 @@ def run(fn, *arrays):
         return sess.run(fn(*(tf.constant(a, tf.float32) for a in arrays)))
 
 
-def test_probabilities_of_every_state_sum_to_one_and_match_numpy(nade):
+def test_probabilities_of_every_state_sum_to_one_and_match_numpy(nade, form):
     states = every_state(NV)
-    log_p = run(NADE.log_prob, states, *nade)
+    log_p = run(lambda *a: NADE.log_prob(*a, form=form), states, *nade)
     assert np.exp(log_p.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(log_p, [np_log_prob(v, *nade) for v in states], atol=1e-5)
 
 
-def test_per_frame_biases_give_each_frame_its_own_distribution(any_nade):
+def test_per_frame_biases_give_each_frame_its_own_distribution(any_nade, form):
     W, V, b, c = any_nade
     nv, nh = W.shape
     rng = np.random.default_rng(1)
     v = (rng.random((4, nv)) < 0.5).astype(np.float32)
     bs, cs = rng.normal(size=(4, nv)), rng.normal(size=(4, nh))
-    got = run(lambda *a: NADE.log_prob(a[0], a[1], a[2], a[3], a[4]), v, W, V, bs, cs)
+    got = run(lambda *a: NADE.log_prob(*a, form=form), v, W, V, bs, cs)
     np.testing.assert_allclose(got, [np_log_prob(v[r], W, V, bs[r], cs[r]) for r in range(4)], atol=1e-5)
 
 
-def test_gradient_of_log_p_matches_numpy_finite_differences(any_nade):
+def test_gradient_of_log_p_matches_numpy_finite_differences(any_nade, form):
     nade = any_nade
     v = (np.random.default_rng(3).random(len(nade[2])) < 0.5).astype(np.float32)
     with tf.Graph().as_default(), tf.Session() as sess:
         params = [tf.constant(a, tf.float32) for a in nade]
-        grads = sess.run(tf.gradients(NADE.log_prob(tf.constant(v[None]), *params)[0], params))
+        grads = sess.run(tf.gradients(NADE.log_prob(tf.constant(v[None]), *params, form=form)[0], params))
     eps = 1e-6
     for which, (array, grad) in enumerate(zip(nade, grads)):
         numeric = np.zeros_like(array)
@@ -79,15 +85,15 @@ def test_gradient_of_log_p_matches_numpy_finite_differences(any_nade):
         np.testing.assert_allclose(grad, numeric, atol=2e-4, err_msg=f"parameter {which}")
 
 
-def test_unit_i_never_sees_itself_or_the_units_above_it(any_nade):
+def test_unit_i_never_sees_itself_or_the_units_above_it(any_nade, form):
     nv = len(any_nade[2])
     rng = np.random.default_rng(2)
     v = (rng.random((1, nv)) < 0.5).astype(np.float32)
     changed = np.repeat(v, nv, 0)
     for i in range(nv):             # row i: units i and above flipped
         changed[i, i:] = 1.0 - changed[i, i:]
-    before = run(NADE.logits, v, *any_nade)[0]
-    after = run(NADE.logits, changed, *any_nade)
+    before = run(lambda *a: NADE.logits(*a, form=form), v, *any_nade)[0]
+    after = run(lambda *a: NADE.logits(*a, form=form), changed, *any_nade)
     for i in range(nv):
         np.testing.assert_allclose(after[i, :i + 1], before[:i + 1], rtol=1e-6, atol=1e-6)
 
