@@ -27,6 +27,7 @@ import importlib.util
 import itertools
 import json
 import os
+import pathlib
 import platform
 import resource
 import subprocess
@@ -139,18 +140,17 @@ def load_module(path, name):
     """The Python file at `path` as a module called `name`. The modules of this project that it
     imports are the files beside it where those differ from this project's (an earlier
     checkout's NADE.py, say), loaded for it alone; this process's own stay as they are."""
-    folder = os.path.dirname(os.path.abspath(path))
-    own = lambda module: os.path.join(HERE, f"{module}.py")
-    differ = [n[:-3] for n in os.listdir(folder) if n.endswith(".py") and os.path.exists(own(n[:-3]))
-              and open(os.path.join(folder, n), "rb").read() != open(own(n[:-3]), "rb").read()]
+    folder, here = pathlib.Path(path).resolve().parent, pathlib.Path(HERE)
+    differ = [file.stem for file in folder.glob("*.py")
+              if (here / file.name).exists() and file.read_bytes() != (here / file.name).read_bytes()]
     saved = {module: sys.modules.pop(module) for module in differ if module in sys.modules}
-    sys.path.insert(0, folder)
+    sys.path.insert(0, str(folder))
     try:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(folder)
+        sys.path.remove(str(folder))
         for sibling in differ:
             sys.modules.pop(sibling, None)
         sys.modules.update(saved)

@@ -195,20 +195,19 @@ def rnn_states(x, u_carry, reset, p, cell="rnn"):
     x_in.set_shape([x.shape[0], None, p.Wvu.shape[1]])
     reset = reset[:, :, None]                                          # [lanes, time, 1]
     keep = 1.0 - reset
-    Wuu = recurrent_weights(cell, p.Wuu, nr)
 
     time_major = lambda a: tf.transpose(a, [1, 0, 2])
     if cell == "gru":
         H, u_last = gru_recurrence(time_major(x_in), time_major(keep), time_major(reset * p.u0), u_carry, p.Wuu)
     else:
-        x_in += reset * tf.matmul(p.u0[None], Wuu)                     # the initial state's share at a song start
+        x_in += reset * tf.matmul(p.u0[None], p.Wuu)                   # the initial state's share at a song start
         if cell == "lstm":
             closed = lambda gate: tf.repeat(tf.one_hot(gate, 4, on_value=CLOSED), nr)     # [4 nr]: i, f, o, g
             before_start = tf.concat([reset[:, 1:], tf.zeros_like(reset[:, :1])], axis=1)
             x_in += reset * closed(1) + before_start * closed(2)
-            H, u_last = recurrence(cell, time_major(x_in), None, keep[:, 0] * u_carry, Wuu)
+            H, u_last = recurrence(cell, time_major(x_in), None, keep[:, 0] * u_carry, p.Wuu)
         else:
-            H, u_last = recurrence(cell, time_major(x_in), time_major(keep), u_carry, Wuu)
+            H, u_last = recurrence(cell, time_major(x_in), time_major(keep), u_carry, p.Wuu)
     u_prev = time_major(tf.concat([output(cell, u_carry, nr)[None], H[:-1]], 0))     # [lanes, time, nr]: before each row
     return keep * u_prev + reset * p.u0, u_last
 
