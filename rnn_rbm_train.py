@@ -10,6 +10,7 @@ another --checkpoint-dir.
 """
 import logging
 import os
+import shlex
 import sys
 import time
 
@@ -155,7 +156,7 @@ def main(argv=None):
     log.info("trained epochs %d to %d in %.1f s; final cost %.4f\n  last checkpoint: %s\n  log: %s\n  loss curve: %s",
              first_epoch, hp.epochs, time.time() - start, cost, saved, log_path,
              training.plot_log(log_path) if os.path.exists(log_path) else "none")
-    log.info("next: python rnn_rbm_generate.py %s", saved)
+    log.info("next: python rnn_rbm_generate.py %s", shlex.quote(saved))
     return 0
 
 

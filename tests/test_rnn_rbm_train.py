@@ -218,6 +218,16 @@ def test_training_writes_checkpoint_and_log(tiny_run):
     assert extra["epoch"] == 1 and hp.epochs == 1
 
 
+def test_the_closing_line_quotes_a_folder_with_a_space(tiny_run, tmp_path, capsys):
+    import shutil
+    folder = tmp_path / "my run"
+    shutil.copytree(tiny_run / "ckpt", folder)
+    code, err = run_cli(rnn_rbm_train, ["2", "--resume", "--checkpoint-dir", str(folder), "--data", str(tiny_run / "songs"),
+                                        "--cache-dir", str(tiny_run / "cache")], capsys)
+    assert code == 0
+    assert f"next: python rnn_rbm_generate.py {shlex.quote(str(folder / 'epoch_2.ckpt'))}" in err
+
+
 def test_training_draws_its_loss_curve(tiny_run):
     with open(tiny_run / "ckpt" / "training_log.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
