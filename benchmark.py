@@ -289,8 +289,8 @@ def main(argv=None):
             if baseline:
                 runs.update({("baseline", *key): (run_hp, baseline) for key, run_hp in hps.items()})
             medians = epochs_side_by_side(song_rows, runs, seconds)        # every model and cell in the same turns
+            steps = 10 if args.quick else 100
             for (model, cell), run_hp in hps.items():
-                steps = 10 if args.quick else 100
                 took = generate_throughput(run_hp, 1, steps, *rnn_rbm.sampling_layout(1, training.CORES, run_hp))
                 ratio = lambda who, other: (round(medians[who, model, cell] / medians[(who, *other)], 2)
                                             if (who, *other) in medians else None)
