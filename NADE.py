@@ -18,26 +18,46 @@ from tf1 import tf
 
 
 BLOCK = 8    # units per block of logits_by_blocks(), at most: 8 and 16 time alike here, 8 a little ahead
-LEVELS_COST = 0.56  # logits_by_levels' time per K (3 nv + nh) over logits_by_blocks' per nv nh, as timed here
+WINDOW = 80  # units per window of logits_by_windows(), about: 780 units in 10 windows of 78, 88 in one
+# Each form's time per row, in units of logits_by_blocks' n_visible n_hidden, as timed here
+# (docs/performance.md): by levels LEVELS_COST K (3 n_visible + n_hidden), K the levels of the
+# batch; by windows WINDOWS_COST M n_visible n_hidden, M the most levels any window meets.
+LEVELS_COST = 0.56
+WINDOWS_COST = 0.02
+FORMS = ("levels", "windows", "blocks")
 
 
 def logits(v, W, V, b, c, form=None):
     """log-odds of p(v_i = 1 | v_<i) for every unit of every binary frame v ([batch, n_visible]).
 
-    Two forms compute it: logits_by_levels, whose cost grows with K, the most units on in a
-    frame of the batch, and logits_by_blocks, whose cost does not. Each batch takes the cheaper
-    (form None), or `form` ('levels' or 'blocks') says which. By levels is the faster one at
-    the paper preset (K = 5 on JSB, 88 units, 150 hidden: 10 against 117 ms for 800 frames,
-    docs/performance.md); at the original preset (K = 33 on the default chorales, 780 units,
-    50 hidden) the two are about level, and with denser frames the blocks win.
+    Three forms compute it: logits_by_levels, whose cost grows with K, the most units on in a
+    frame of the batch; logits_by_windows, whose cost grows with the most units on in a window
+    of WINDOW consecutive units; and logits_by_blocks, whose cost does not grow with either.
+    Each batch takes the one a cost model calls cheapest (form None), or `form` (one of FORMS)
+    says which. At the paper preset (88 units, 150 hidden; K = 5 on JSB) by levels is the
+    fastest; at the original preset (780 units, 50 hidden; K = 33 on the default chorales, at
+    most 5 on in a window of 78) by windows is, 8x faster than the others (docs/performance.md).
     """
     nv, nh = (int(d) for d in W.shape)
-    by_levels = lambda: logits_by_levels(v, W, V, b, c)
-    by_blocks = lambda: logits_by_blocks(v, W, V, b, c)
+    forms = {"levels": lambda: logits_by_levels(v, W, V, b, c), "windows": lambda: logits_by_windows(v, W, V, b, c),
+             "blocks": lambda: logits_by_blocks(v, W, V, b, c)}
     if form is not None:
-        return {"levels": by_levels, "blocks": by_blocks}[form]()
-    most_on = tf.maximum(tf.reduce_max(tf.reduce_sum(v, -1)), 0.0)        # 0 for no frames
-    return tf.cond(LEVELS_COST * (most_on + 1.0) * (3 * nv + nh) < nv * nh, by_levels, by_blocks)
+        return forms[form]()
+    levels = tf.maximum(tf.reduce_max(tf.reduce_sum(v, -1)), 0.0) + 1.0              # 1 for no frames
+    size = window_size(nv)
+    level = tf.cumsum(tf.pad(v, [[0, 0], [0, -nv % size]]), -1, exclusive=True)       # [batch, units]
+    local = tf.reshape(level, [tf.shape(v)[0], -1, size])
+    window_levels = tf.maximum(tf.reduce_max(local[:, :, -1] - local[:, :, 0]), 0.0) + 2.0   # the most + 1, at least
+    by_levels = LEVELS_COST * levels * (3 * nv + nh)
+    by_windows = WINDOWS_COST * window_levels * nv * nh
+    return tf.case([(by_levels < tf.minimum(by_windows, nv * nh), forms["levels"]),
+                    (by_windows < nv * nh, forms["windows"])], default=forms["blocks"], exclusive=False)
+
+
+def window_size(nv):
+    """Units per window of logits_by_windows for nv units: about WINDOW, as even as they come."""
+    windows = max(1, round(nv / WINDOW))
+    return -(-nv // windows)
 
 
 def logits_by_levels(v, W, V, b, c):
@@ -58,6 +78,44 @@ def logits_by_levels(v, W, V, b, c):
     per_level = tf.tensordot(t, 0.5 * V, 1)                                        # [batch, K, nv]
     own = tf.cast(tf.equal(level[:, None, :], levels[None, :, None]), v.dtype)    # [batch, K, nv]: unit i's level
     return b + 0.5 * tf.reduce_sum(V, 0) + tf.reduce_sum(per_level * own, 1)
+
+
+def logits_by_windows(v, W, V, b, c):
+    """logits(), per level within windows of consecutive units (window_size). The hidden vector
+    of each level is computed once per frame: the W rows of the units that are on, gathered in
+    order, summed by a matmul with a triangular matrix ([K, batch, n_hidden], K the levels of
+    the batch, as logits_by_levels). A window of units meets only the levels of its own units,
+    M at most (one more than the most units on in a window), so each window multiplies only
+    those M hidden vectors by its columns of V, and each unit takes its own level's product:
+    M n_visible n_hidden multiply-adds per frame, where logits_by_levels does K n_visible
+    n_hidden. On the default chorales K = 34 but M = 6. The hidden units are computed as
+    sigmoid(a) = (1 + tanh(a / 2)) / 2, the halves and the constant folded into W, c, b and V.
+    """
+    nv, nh = (int(d) for d in W.shape)
+    size = window_size(nv)
+    windows, units = -(-nv // size), -(-nv // size) * size
+    rows = tf.shape(v)[0]
+    most_on = tf.cast(tf.maximum(tf.reduce_max(tf.reduce_sum(v, -1)), 0.0), tf.int32)
+    levels = most_on + 1                                                          # K
+    # the units that are on, lowest first: top_k of a score that falls with the unit's index
+    top, on = tf.math.top_k(v * tf.range(nv, 0, -1, dtype=v.dtype), k=most_on)   # [batch, K - 1]
+    on_W = tf.gather(0.5 * W, tf.transpose(on)) * tf.cast(tf.transpose(top) > 0, v.dtype)[:, :, None]  # [K - 1, batch, nh]
+    below = tf.linalg.band_part(tf.ones([levels, most_on]), -1, 0) - tf.eye(levels, most_on)     # [K, K - 1]: 1 where j < l
+    half_c = 0.5 * c
+    a = tf.reshape(tf.matmul(below, tf.reshape(on_W, [most_on, -1])), [levels, rows, nh]) + half_c  # [K, batch, nh]
+    t = tf.reshape(tf.tanh(a), [-1, nh])                                          # [K * batch, nh]: 2 h - 1 per level
+    level = tf.cast(tf.cumsum(tf.pad(v, [[0, 0], [0, units - nv]]), -1, exclusive=True), tf.int32)   # [batch, units]
+    level = tf.transpose(tf.reshape(level, [rows, windows, size]), [1, 0, 2])    # [windows, batch, size]
+    first = level[:, :, :1]                                                       # [windows, batch, 1]
+    local = level - first                                                         # [windows, batch, size]: 0 .. M - 1
+    most_local = tf.maximum(tf.reduce_max(local), 0) + 1                          # M (1 for no frames)
+    at = tf.minimum(first + tf.range(most_local), most_on) * rows + tf.range(rows)[None, :, None]   # [windows, batch, M]
+    h_w = tf.reshape(tf.gather(t, at), [windows, -1, nh])                         # [windows, batch * M, nh]
+    V_w = tf.transpose(tf.reshape(tf.pad(0.5 * V, [[0, 0], [0, units - nv]]), [nh, windows, size]), [1, 0, 2])  # [windows, nh, size]
+    per_level = tf.reshape(tf.matmul(h_w, V_w), [windows, rows, most_local, size])
+    own = tf.cast(tf.equal(local[:, :, None, :], tf.range(most_local)[:, None]), v.dtype)   # [windows, batch, M, size]
+    out = tf.reshape(tf.transpose(tf.reduce_sum(per_level * own, 2), [1, 0, 2]), [rows, units])[:, :nv]
+    return b + 0.5 * tf.reduce_sum(V, 0) + out
 
 
 def logits_by_blocks(v, W, V, b, c):
@@ -99,10 +157,36 @@ def sample(W, V, b, c, seed, n=None):
 
     b and c hold a row per frame ([batch, n_visible], [batch, n_hidden]); with vector biases
     give the number of frames `n`. The draws use the uniforms of `seed` (int64 [2]), one per unit.
+
+    The hidden vector changes only where a unit turns on, so with the uniforms drawn up front
+    every unit up to the next one that turns on is decided at once: each step computes the
+    probabilities of all units from the current hidden vector and turns on the first unit, at
+    or after the first undecided one, whose uniform lies below its probability. A frame takes
+    one step per unit on, and one more, where sample_by_units takes one per unit; the frames
+    are the same as sample_by_units' from the same uniforms, up to float rounding
+    (tests/test_NADE.py).
     """
-    if b.shape.rank == 1:
-        b, c = tf.tile(b[None], [n, 1]), tf.tile(c[None], [n, 1])
-    uniforms = tf.random.stateless_uniform(tf.shape(b), seed)                  # [batch, nv]
+    b, c, uniforms = _frame_inputs(b, c, seed, n)
+    nv = int(W.shape[0])
+    units = tf.range(nv)
+
+    def step(a, start, v):
+        p = tf.sigmoid(b + tf.matmul(tf.sigmoid(a), V))                          # [batch, nv]
+        fires = (uniforms < p) & (units >= start[:, None])
+        first = tf.reduce_min(tf.where_v2(fires, units, nv), -1)                 # [batch]: nv if none
+        turned_on = tf.one_hot(first, nv)                                        # all 0 where first is nv
+        return a + tf.matmul(turned_on, W), first + 1, v + turned_on
+
+    start = tf.zeros(tf.shape(b)[:1], tf.int32)
+    _, _, v = tf.while_loop(lambda a, start, v: tf.reduce_any(start < nv), step, [c, start, tf.zeros_like(b)],
+                            back_prop=False)
+    return v
+
+
+def sample_by_units(W, V, b, c, seed, n=None):
+    """sample(), one unit after another: n_visible sequential steps per frame. The textbook
+    sampler, kept as the reference that sample() is tested against."""
+    b, c, uniforms = _frame_inputs(b, c, seed, n)
     # time-major over the units: unit i's bias, uniform, row of W and column of V
     per_unit = (tf.transpose(b), tf.transpose(uniforms), W, tf.transpose(V))
 
@@ -115,3 +199,10 @@ def sample(W, V, b, c, seed, n=None):
 
     _, v = tf.scan(step, per_unit, initializer=(c, tf.zeros(tf.shape(b)[:1])), back_prop=False)   # [nv, batch]
     return tf.transpose(v)
+
+
+def _frame_inputs(b, c, seed, n):
+    """(b, c, uniforms), a row per frame, as sample() and sample_by_units() draw them."""
+    if b.shape.rank == 1:
+        b, c = tf.tile(b[None], [n, 1]), tf.tile(c[None], [n, 1])
+    return b, c, tf.random.stateless_uniform(tf.shape(b), seed)                   # [batch, nv]
