@@ -44,11 +44,12 @@ def logits(v, W, V, b, c, form=None):
     if form is not None:
         return forms[form]()
     levels = tf.maximum(tf.reduce_max(tf.reduce_sum(v, -1)), 0.0) + 1.0              # 1 for no frames
-    size = window_size(nv)
-    level = tf.cumsum(tf.pad(v, [[0, 0], [0, -nv % size]]), -1, exclusive=True)       # [batch, units]
-    local = tf.reshape(level, [tf.shape(v)[0], -1, size])
-    window_levels = tf.maximum(tf.reduce_max(local[:, :, -1] - local[:, :, 0]), 0.0) + 2.0   # the most + 1, at least
     by_levels = LEVELS_COST * levels * (3 * nv + nh)
+    size = window_size(nv)
+    if size == nv:      # one window: the same levels as logits_by_levels, which gets them for less
+        return tf.cond(by_levels < nv * nh, forms["levels"], forms["blocks"])
+    level = tf.reshape(tf.cumsum(tf.pad(v, [[0, 0], [0, -nv % size]]), -1, exclusive=True), [tf.shape(v)[0], -1, size])
+    window_levels = tf.maximum(tf.reduce_max(level[:, :, -1] - level[:, :, 0]), 0.0) + 2.0   # M, or one more
     by_windows = WINDOWS_COST * window_levels * nv * nh
     return tf.case([(by_levels < tf.minimum(by_windows, nv * nh), forms["levels"]),
                     (by_windows < nv * nh, forms["windows"])], default=forms["blocks"], exclusive=False)
