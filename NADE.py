@@ -153,35 +153,43 @@ def log_prob(v, W, V, b, c, form=None):
     return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=logits(v, W, V, b, c, form)), -1)
 
 
-def sample(W, V, b, c, seed, n=None):
-    """One frame per row of the biases, drawn unit by unit, lowest first: [batch, n_visible].
+def sample(W, V, b, c, seed, n=None, with_log_prob=False):
+    """One frame per row of the biases, drawn unit by unit, lowest first: [batch, n_visible];
+    with `with_log_prob`, (frames, log p of each frame [batch]).
 
     b and c hold a row per frame ([batch, n_visible], [batch, n_hidden]); with vector biases
     give the number of frames `n`. The draws use the uniforms of `seed` (int64 [2]), one per unit.
 
     The hidden vector changes only where a unit turns on, so with the uniforms drawn up front
     every unit up to the next one that turns on is decided at once: each step computes the
-    probabilities of all units from the current hidden vector and turns on the first unit, at
-    or after the first undecided one, whose uniform lies below its probability. A frame takes
-    one step per unit on, and one more, where sample_by_units takes one per unit; the frames
-    are the same as sample_by_units' from the same uniforms, up to float rounding
-    (tests/test_NADE.py).
+    log-odds of all units from the current hidden vector and turns on the first unit, at or
+    after the first undecided one, whose uniform lies below its probability. A frame takes one
+    step per unit on, and one more, where sample_by_units takes one per unit; the frames are
+    the same as sample_by_units' from the same uniforms, up to float rounding (tests/test_NADE.py).
+    The log-odds that decide each unit also give log p, so it costs no second pass over the units.
     """
     b, c, uniforms = _frame_inputs(b, c, seed, n)
     nv = int(W.shape[0])
-    units = tf.range(nv)
+    # selects between tensors of one shape, and a gather for the W row, are the fastest ops here
+    units = tf.broadcast_to(tf.range(nv), tf.shape(b))                           # [batch, nv]
+    none = tf.fill(tf.shape(b), nv)                                              # [batch, nv]
+    W_or_0 = tf.concat([W, tf.zeros_like(W[:1])], 0)                             # [nv + 1, nh]: row nv for no unit
+    logit_u = tf.math.log(uniforms) - tf.math.log1p(-uniforms)                   # u < sigmoid(x) where logit(u) < x
 
-    def step(a, start, v):
-        p = tf.sigmoid(b + tf.matmul(tf.sigmoid(a), V))                          # [batch, nv]
-        fires = (uniforms < p) & (units >= start[:, None])
-        first = tf.reduce_min(tf.where_v2(fires, units, nv), -1)                 # [batch]: nv if none
-        turned_on = tf.one_hot(first, nv)                                        # all 0 where first is nv
-        return a + tf.matmul(turned_on, W), first + 1, v + turned_on
+    def step(a, start, v, x_decided):
+        x = b + tf.matmul(tf.sigmoid(a), V)                                      # [batch, nv]: log-odds
+        undecided = units >= tf.broadcast_to(start[:, None], tf.shape(units))
+        first = tf.reduce_min(tf.where(undecided & (logit_u < x), units, none), -1)   # [batch]: nv if none
+        # a unit's last log-odds while undecided are those that decided it
+        x_decided = tf.where(undecided, x, x_decided) if with_log_prob else x_decided
+        return a + tf.gather(W_or_0, first), first + 1, v + tf.one_hot(first, nv), x_decided
 
     start = tf.zeros(tf.shape(b)[:1], tf.int32)
-    _, _, v = tf.while_loop(lambda a, start, v: tf.reduce_any(start < nv), step, [c, start, tf.zeros_like(b)],
-                            back_prop=False)
-    return v
+    _, _, v, x = tf.while_loop(lambda a, start, *_: tf.reduce_any(start < nv), step,
+                               [c, start, tf.zeros_like(b), tf.zeros_like(b)], back_prop=False)
+    if not with_log_prob:
+        return v
+    return v, -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=x), -1)
 
 
 def sample_by_units(W, V, b, c, seed, n=None):

@@ -392,7 +392,9 @@ Conditional = collections.namedtuple("Conditional", [
                       #   the rows v with its own biases bv, bh (weight_initializations.py)
     "score",        # (v, p, bv_t, bh_t) -> [rows]: log p(v_t | v_<t) up to a constant of each row's
                     #   distribution (the RBM's -F(v)): what ranks a row's candidates (best_of_sample)
-])
+    "scored_sample",  # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks) -> (sample's draws, their score), for a
+                      #   sampler that has the score on the way (the NADE's log p); None: score the draws after
+], defaults=(None,))
 
 
 def _rbm_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
@@ -423,6 +425,10 @@ def _nade_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
     return NADE.sample(p.W, p.V, bv_t, bh_t, seed)
 
 
+def _nade_scored_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+    return NADE.sample(p.W, p.V, bv_t, bh_t, seed, with_log_prob=True)
+
+
 def _bernoulli_log_prob(v, p, bv_t, bh_t):
     logits = bv_t + tf.zeros_like(v)                  # bv_t may be one vector for every row
     return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=logits), -1)
@@ -432,7 +438,7 @@ def _bernoulli_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
     return tf.cast(tf.random.stateless_uniform(tf.shape(bv_t), seed) < tf.sigmoid(bv_t), tf.float32)
 
 
-def _exact(log_prob, sample):
+def _exact(log_prob, sample, scored_sample=None):
     """The Conditional of a distribution with an exact log p: trained on its negative log-likelihood."""
     def cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
         return RBM.weighted_mean(-log_prob(v, p, bv_t, bh_t), weights), None
@@ -440,13 +446,14 @@ def _exact(log_prob, sample):
     def pretrain_cost(v, p, hp, seed):
         return tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))
 
-    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost, score=log_prob)
+    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost, score=log_prob,
+                       scored_sample=scored_sample)
 
 
 CONDITIONALS = {
     "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost,
                            score=_rbm_score),
-    "rnn-nade": _exact(_nade_log_prob, _nade_sample),
+    "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample),
     "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample),
 }
 
@@ -462,8 +469,12 @@ def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, 
     rows = tf.shape(bv_t)[0]
     repeat = lambda a: None if a is None else tf.tile(a, [best_of, 1])                  # draw d of row r: d * rows + r
     v_prev, bv_t, bh_t = repeat(v_prev), repeat(bv_t), repeat(bh_t)
-    drawn = conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
-    score = tf.reshape(conditional.score(drawn, p, bv_t, bh_t), [best_of, rows])
+    if conditional.scored_sample is not None:
+        drawn, score = conditional.scored_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
+    else:
+        drawn = conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
+        score = conditional.score(drawn, p, bv_t, bh_t)
+    score = tf.reshape(score, [best_of, rows])
     return tf.gather(drawn, tf.argmax(score, 0, output_type=tf.int32) * rows + tf.range(rows))
 
 

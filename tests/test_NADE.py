@@ -200,3 +200,17 @@ def test_sample_draws_the_shipped_checkpoints_frames_of_sample_by_units(name):
     b, c = w["bv"] + u @ w["Wuv"], w["bh"] + u @ w["Wuh"]
     differ = assert_same_frames_up_to_rounding(w["W"], w["V"], b, c, [13, 14], min_rows_on=20)
     assert differ <= 3
+
+
+def test_the_log_p_that_sample_gives_is_log_prob_of_its_frames():
+    W, V, _, _ = make_nade(*WINDOWED)
+    rng = np.random.default_rng(9)
+    b, c = rng.normal(size=(300, WINDOWED[0])) - 1.0, rng.normal(size=(300, WINDOWED[1]))
+    with tf.Graph().as_default(), tf.Session() as sess:
+        args = [tf.constant(a, tf.float32) for a in (W, V, b, c)]
+        frames, log_p = NADE.sample(*args, tf.constant([1, 2], tf.int64), with_log_prob=True)
+        plain = NADE.sample(*args, tf.constant([1, 2], tf.int64))
+        frames, log_p, plain, exact = sess.run([frames, log_p, plain, NADE.log_prob(frames, *args)])
+    np.testing.assert_array_equal(frames, plain)
+    assert frames.sum(1).min() < frames.sum(1).max()
+    np.testing.assert_allclose(log_p, exact, rtol=1e-5, atol=1e-4)
