@@ -1,6 +1,6 @@
 """Speed of training and generation, one JSON object per line.
 
-    python benchmark.py [--quick] [--only train,random,generate,paper,models,stats] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
+    python benchmark.py [--quick] [--only train,random,generate,paper,models,stats,quickstart] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
 
 - train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
   at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
@@ -21,6 +21,12 @@
   the turns, for a before/after ratio.
 - stats: seconds of `music_stats.py` on 20 songs of 300 rows from pretrained.ckpt against the
   default data (its process start and MIDI reading included).
+- quickstart: what a user runs first, side by side in turns, medians: sampling 3 songs of 300
+  steps, one draw per step, from pretrained_nade.ckpt and from pretrained.ckpt (seconds of the
+  session runs, and with the graph's building and the weights' loading); the Quick start's
+  command against `rnn_rbm_generate.py parameter_checkpoints/pretrained.ckpt`, whole processes;
+  and the peak resident memory of `rnn_rbm_train.py 2 --batch-songs 8 --optimizer adam` of an
+  RNN-NADE at the original preset on the default data, and of --baseline's folder's scripts.
 Each line also gives the peak resident memory of the process so far.
 """
 import importlib.util
@@ -56,13 +62,16 @@ BENCHMARKS = os.path.join(HERE, "..", "shared", "data", "benchmarks")
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
-    parser.add_argument("--only", default="train,random,generate,paper,models,stats", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--only", default="train,random,generate,paper,models,stats,quickstart",
+                        help="comma-separated parts to run (default: all)")
     parser.add_argument("--models", default=",".join(config.MODELS), help="models (--model) of the models part (default: %(default)s)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
     parser.add_argument("--batch-songs", default="1,8,32,64", help="lane counts to time training with (default: %(default)s)")
     parser.add_argument("--cells", default="rnn,lstm,gru", help="recurrences (--cell) to time training with (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the fixed-epoch cost figure (default: %(default)s)")
-    parser.add_argument("--baseline", help="an earlier rnn_rbm.py whose training graphs the models part times beside this one's")
+    parser.add_argument("--baseline", help="an earlier rnn_rbm.py whose training graphs the models part times beside this "
+                                           "one's, and whose folder's training memory the quickstart part measures")
+    parser.add_argument("--rounds", type=int, default=5, help="turns of the quickstart part's timings (default: %(default)s)")
     return parser
 
 
@@ -168,6 +177,63 @@ def generate_throughput(hp, n_songs, n_steps, fused, blocks):
             sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: n_steps})
             seconds = time.time() - start
     return seconds
+
+
+QUICK_START = os.path.join("parameter_checkpoints", "pretrained_nade_sharpened.ckpt")   # README's first command
+SHIPPED = {"rnn-nade": os.path.join("parameter_checkpoints", "pretrained_nade.ckpt"),
+           "rnn-rbm": os.path.join("parameter_checkpoints", "pretrained.ckpt")}
+
+
+def sampling_seconds(path, n_songs, n_steps, best_of):
+    """(seconds of sampling n_songs songs of n_steps rows from the checkpoint at `path`, seconds
+    with the graph's building and the weights' loading too), as rnn_rbm_generate.py samples them."""
+    start = time.time()
+    hp = checkpoints.load_hparams(path)[0].replace(best_of=best_of)
+    graph = tf.Graph()
+    with graph.as_default():
+        fused, blocks = rnn_rbm.sampling_layout(n_songs, training.CORES, hp)
+        gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
+        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks, training.CORES)) as sess:
+            checkpoints.restore(sess, checkpoints.make_saver(gen.params), path)
+            sampling = time.time()
+            sess.run(gen.music, {gen.n_songs: n_songs, gen.n_steps: n_steps, gen.seed: [1, 0]})
+            end = time.time()
+    return end - sampling, end - start
+
+
+def in_turns(runs, rounds):
+    """{key: median of the figures of runs[key]()}: each run once per turn, the first of a turn
+    rotating, so that a machine whose speed drifts slows them alike. A run returns a tuple."""
+    keys, figures = list(runs), {key: [] for key in runs}
+    for turn in range(rounds):
+        for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
+            figures[key].append(runs[key]())
+    return {key: tuple(float(np.median(column)) for column in zip(*values)) for key, values in figures.items()}
+
+
+def process_seconds(*command):
+    """(wall seconds,) of a command of this project's scripts run as a user runs it, from its folder."""
+    with tempfile.TemporaryDirectory() as out:
+        start = time.time()
+        subprocess.run([sys.executable, *command, "--out", out, "--quiet"], cwd=HERE, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return (time.time() - start,)
+
+
+def training_peak_mb(folder, data, cache, epochs):
+    """Peak resident memory (MB) of `rnn_rbm_train.py <epochs> --batch-songs 8 --optimizer adam` of
+    an RNN-NADE at the original preset, run by the scripts in `folder` on `data`."""
+    with tempfile.TemporaryDirectory() as run:
+        common = ["--data", data, "--cache-dir", cache, "--checkpoint-dir", run, "--quiet"]
+        subprocess.run([sys.executable, "weight_initializations.py", "--model", "rnn-nade", "--pretrain-epochs", "0",
+                        *common], cwd=folder, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen([sys.executable, "rnn_rbm_train.py", str(epochs), "--batch-songs", "8", "--optimizer",
+                                  "adam", *common], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise RuntimeError(f"rnn_rbm_train.py in {folder} exited {child.returncode}")
+    return round(usage.ru_maxrss / 1024, 1)
 
 
 def random_throughput(seconds):
@@ -304,6 +370,31 @@ def main(argv=None):
                      seconds_per_epoch=round(medians["this", model, cell], 3), epoch_rows=frames,
                      generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio("this", ("rnn-rbm", cell)),
                      epoch_time_vs_rnn_cell=ratio("this", (model, "rnn")), **before)
+
+    if "quickstart" in parts:
+        rounds = 1 if args.quick else args.rounds
+        songs, steps = (1, 20) if args.quick else (3, 300)
+        medians = in_turns({model: lambda path=path: sampling_seconds(path, songs, steps, 1)
+                            for model, path in SHIPPED.items()}, rounds)
+        for model, path in SHIPPED.items():
+            emit(part="quickstart", what="sampling", checkpoint=path, songs=songs, steps=steps, best_of=1, rounds=rounds,
+                 seconds=round(medians[model][0], 3), seconds_with_graph_and_weights=round(medians[model][1], 3),
+                 vs_rnn_rbm=round(medians[model][0] / medians["rnn-rbm"][0], 2))
+        length = ["--num-songs", "1", "--length", "20"] if args.quick else []
+        commands = {"quick start": [QUICK_START, *length], "pretrained.ckpt": [SHIPPED["rnn-rbm"], *length]}
+        medians = in_turns({key: lambda c=c: process_seconds("rnn_rbm_generate.py", *c) for key, c in commands.items()},
+                           rounds)
+        for key, command in commands.items():
+            emit(part="quickstart", what="whole process", command=" ".join(["python rnn_rbm_generate.py", *command]),
+                 rounds=rounds, seconds=round(medians[key][0], 2),
+                 vs_pretrained_ckpt=round(medians[key][0] / medians["pretrained.ckpt"][0], 2))
+        datasets.ensure_default_data(args.data)
+        folders = {"this": HERE, **({"baseline": os.path.dirname(os.path.abspath(args.baseline))} if args.baseline else {})}
+        epochs = 1 if args.quick else 2
+        for who, folder in folders.items():
+            emit(part="quickstart", what="training memory", folder=folder, model="rnn-nade", epochs=epochs,
+                 peak_rss_mb_of_training=training_peak_mb(folder, os.path.abspath(args.data),
+                                                          os.path.abspath(datasets.DEFAULT_CACHE), epochs))
 
     if "stats" in parts:
         datasets.ensure_default_data(args.data)

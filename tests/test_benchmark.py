@@ -79,3 +79,16 @@ def test_a_baseline_brings_the_modules_beside_it_that_differ_and_leaves_this_pro
     assert baseline.MARK == "the baseline NADE"
     assert baseline.CONFIG is sys.modules["config"]        # the same file as this project's: this process's module
     assert sys.modules["NADE"] is NADE and hasattr(NADE, "logits")
+
+
+def test_quick_quickstart_part_times_sampling_the_two_commands_and_training_memory(tmp_path, capsys):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    write_midi(str(songs / "a.mid"), [(60 + (i % 5), 120 * i, 120 * (i + 1)) for i in range(96)])
+    capsys.readouterr()
+    assert benchmark.main(["--quick", "--only", "quickstart", "--data", str(songs)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["what"] for r in records] == ["sampling", "sampling", "whole process", "whole process", "training memory"]
+    assert [r["vs_rnn_rbm"] for r in records[:2]][1] == 1.0 and records[3]["vs_pretrained_ckpt"] == 1.0
+    assert records[2]["command"].startswith("python rnn_rbm_generate.py " + benchmark.QUICK_START)
+    assert all(r["seconds"] > 0 for r in records[:4]) and records[4]["peak_rss_mb_of_training"] > 0
