@@ -68,6 +68,9 @@ class HParams:
     k_generate: int = _field((GENERATE,), 25, "Gibbs steps per generated RBM row")
     best_of: int = _field((GENERATE,), 1, "draw this many candidates of each generated row and keep the one the "
                           "model finds likeliest: a lower temperature over whole frames (1: plain sampling)")
+    voices: int = _field((GENERATE,), 0, "with best_of, keep the likeliest of the candidates whose every 16th note "
+                         "sounds this many notes, or where none does, of those with the fewest 16ths that do not "
+                         "(0: any count; the default chorales sound 4)")
     tickscale: int = _field((GENERATE,), 55, "MIDI ticks per 16th-note step in written files (220 per beat)")
     velocity: int = _field((GENERATE,), 40, "MIDI velocity of written notes")
     bpm: float = _field((GENERATE,), 120.0, "tempo written into generated MIDI files")
@@ -97,7 +100,7 @@ class HParams:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ["pretrain_epochs", "rnn_pretrain_epochs", "epochs", "transpose", "weight_decay"]:
+        for name in ["pretrain_epochs", "rnn_pretrain_epochs", "epochs", "transpose", "weight_decay", "voices"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.negative_swap <= 1.0:
@@ -113,6 +116,8 @@ class HParams:
             raise ValueError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
         if not 0.0 < self.bv_min_prob < 0.5:
             raise ValueError(f"--bv-min-prob must be between 0 and 0.5, got {self.bv_min_prob}")
+        if self.voices > self.n_notes:
+            raise ValueError(f"--voices {self.voices} is more than the {self.n_notes} keys; give at most that, or 0")
         if not 1 <= self.velocity <= 127:
             raise ValueError(f"--velocity must be in 1..127, got {self.velocity}")
         return self

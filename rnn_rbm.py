@@ -458,12 +458,15 @@ CONDITIONALS = {
 }
 
 
-def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, blocks, misses=None):
     """A frame per row: the likeliest of `best_of` draws of conditional.sample, ranked by
     conditional.score. Sharpening (sharpen_checkpoint.py) lowers the temperature of each unit of
     a NADE; this lowers it over whole frames. Frame x is kept with probability F(x)^K - F'(x)^K
     (K = best_of, F(x) = p(score <= score(x)), F' with <), which tends to the likeliest frame as K
-    grows, so notes the model wants together stay together. 1 is plain sampling."""
+    grows, so notes the model wants together stay together. 1 is plain sampling.
+
+    `misses` ((frames [rows, nv]) -> [rows], e.g. voice_misses) ranks first: of a row's draws,
+    only those with its fewest misses compete on the score."""
     if best_of == 1:
         return conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
     rows = tf.shape(bv_t)[0]
@@ -475,7 +478,22 @@ def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, 
         drawn = conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
         score = conditional.score(drawn, p, bv_t, bh_t)
     score = tf.reshape(score, [best_of, rows])
+    if misses is not None:
+        missed = tf.reshape(misses(drawn), [best_of, rows])
+        score = tf.where(missed > tf.reduce_min(missed, 0, keepdims=True), tf.fill(tf.shape(score), float("-inf")), score)
     return tf.gather(drawn, tf.argmax(score, 0, output_type=tf.int32) * rows + tf.range(rows))
+
+
+def voice_misses(hp):
+    """(frames [rows, nv]) -> [rows]: how many 16th-note steps of each frame sound other than
+    hp.voices notes (play bits); None where hp.voices is 0 (any count)."""
+    if not hp.voices:
+        return None
+
+    def misses(frames):
+        play = tf.reshape(frames, [-1, hp.steps_per_rbm, hp.frame_size])[:, :, :hp.n_notes]   # [rows, steps, notes]
+        return tf.reduce_sum(tf.cast(tf.not_equal(tf.reduce_sum(play, -1), float(hp.voices)), tf.int32), -1)
+    return misses
 
 
 def exact(hp):
@@ -666,7 +684,7 @@ def build_generation_graph(hp, fused=False, blocks=1):
         bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
         v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed,
-                             fused, blocks)
+                             fused, blocks, voice_misses(hp))
         return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])

@@ -1,6 +1,6 @@
 """Sharpen (or flatten) a trained model: every frame's distribution at inverse temperature alpha.
 
-    python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2 [--k-generate 100] [--best-of 4]
+    python sharpen_checkpoint.py <checkpoint> <out.ckpt> --alpha 1.2 [--k-generate 100] [--best-of 4] [--voices 4]
 
 The RBM that follows state u_{t-1} has the energy E(v, h) = -bv_t.v - bh_t.h - v.W.h, with
 bv_t = bv + u_{t-1}.Wuv and bh_t = bh + u_{t-1}.Wuh. Multiplying W, bv, bh, Wuv and Wuh by
@@ -22,7 +22,8 @@ conditionals need more AIS temperatures, so check that the LL has stopped fallin
 --chains 20 --betas 4000 against --betas 1000). --k-generate stores how many Gibbs steps per
 row rnn_rbm_generate.py takes from the written checkpoint by default: a sharper RBM mixes more
 slowly, so its samples gain from more. --best-of stores how many candidates of each row it draws
-by default, keeping the likeliest: a lower temperature over whole frames (rnn_rbm.best_of_sample).
+by default, keeping the likeliest: a lower temperature over whole frames (rnn_rbm.best_of_sample);
+--voices, how many notes each 16th of the kept candidate should sound, where one of them does.
 """
 import logging
 import sys
@@ -49,12 +50,15 @@ def build_parser():
     parser.add_argument("--best-of", type=int, default=None,
                         help="candidates per generated row, the likeliest kept, stored as the written checkpoint's "
                              "default (default: the input's)")
+    parser.add_argument("--voices", type=int, default=None,
+                        help="notes each 16th of the kept candidate should sound, stored as the written checkpoint's "
+                             "default (0: any; default: the input's)")
     return parser
 
 
-def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
+def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None, voices=None):
     """Write `out`: `checkpoint` with SCALED[its model] multiplied by `alpha` (and `k_generate`
-    Gibbs steps per generated row and `best_of` candidates of it, if given)."""
+    Gibbs steps per generated row, `best_of` candidates of it and their `voices`, if given)."""
     if not alpha > 0:
         raise ValueError(f"--alpha {alpha} is not a positive number; use e.g. 1.2 to sharpen or 0.8 to flatten")
     if k_generate is not None and k_generate < 1:
@@ -74,10 +78,12 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
             checkpoints.restore(sess, saver, checkpoint)
             sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED[hp.model]])
             run.update(alpha=round(run.get("alpha", 1.0) * alpha, 12), sharpened_from=checkpoint)   # 1.5 * 1.2: 1.8
-            hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of))
-                               if value is not None})
+            hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of),
+                                                                ("voices", voices)) if value is not None}).validate()
             checkpoints.save(sess, saver, out, hp, **run)
     draws = f"the likeliest of {hp.best_of} draws" if hp.best_of > 1 else "one draw"
+    if hp.voices and hp.best_of > 1:
+        draws += f" (of those that sound {hp.voices} notes in the most 16ths)"
     chains = f" of {hp.k_generate} Gibbs steps" if hp.model == "rnn-rbm" else ""
     log.info("wrote %s: %s at alpha %g; rnn_rbm_generate.py takes %s%s per row", out, checkpoint, run["alpha"],
              draws, chains)
@@ -87,7 +93,7 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    sharpen(checkpoints.resolve(args.checkpoint), args.out, args.alpha, args.k_generate, args.best_of)
+    sharpen(checkpoints.resolve(args.checkpoint), args.out, args.alpha, args.k_generate, args.best_of, args.voices)
     return 0
 
 

@@ -181,6 +181,25 @@ def test_best_of_keeps_each_rows_highest_scoring_candidate_and_ranks_rbm_frames_
     np.testing.assert_allclose(rbm, -free_energy, rtol=1e-5)
 
 
+def test_voices_rank_first_then_the_score_among_the_candidates_with_the_fewest_misses():
+    hp = config.HParams(lowest_note=60, highest_note=62, articulation=True, steps_per_rbm=2, voices=2).validate()
+    rng = np.random.default_rng(4)
+    candidates = rng.random((8, 30, hp.n_visible)).round().astype(np.float32)      # [draw, row, unit]
+    score = lambda v: v @ np.linspace(-1.0, 2.0, hp.n_visible)
+    fake = rnn_rbm.Conditional(log_prob=None, cost=None, pretrain_cost=None,
+                               sample=lambda v_prev, *_: tf.reshape(tf.constant(candidates), [-1, hp.n_visible]),
+                               score=lambda v, *_: tf.linalg.matvec(v, tf.linspace(-1.0, 2.0, hp.n_visible)))
+    with tf.Graph().as_default(), tf.Session() as sess:
+        bv = tf.zeros([30, hp.n_visible])
+        got = sess.run(rnn_rbm.best_of_sample(fake, 8, bv, None, bv, None, 1, None, False, 1, rnn_rbm.voice_misses(hp)))
+    play = candidates.reshape(8, 30, 2, 6)[..., :3]                                  # the articulate bits do not count
+    misses = (play.sum(-1) != 2).sum(-1)                                             # [draw, row]
+    ranked = np.where(misses == misses.min(0), score(candidates), -np.inf)
+    np.testing.assert_array_equal(got, candidates[ranked.argmax(0), np.arange(30)])
+    assert (ranked.argmax(0) != score(candidates).argmax(0)).any()                   # the voices changed a choice
+    assert rnn_rbm.voice_misses(hp.replace(voices=0)) is None
+
+
 def test_the_likelihood_graphs_samples_are_draws_of_each_frame_given_the_true_frames_before():
     sess, _, exact = exact_model("rnn-nade", "rnn", n_samples=50_000)
     with sess:
