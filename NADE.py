@@ -38,21 +38,30 @@ def logits(v, W, V, b, c, form=None):
     fastest; at the original preset (780 units, 50 hidden; K = 33 on the default chorales, at
     most 5 on in a window of 78) by windows is, 8x faster than the others (docs/performance.md).
     """
-    nv, nh = (int(d) for d in W.shape)
     forms = {"levels": lambda: logits_by_levels(v, W, V, b, c), "windows": lambda: logits_by_windows(v, W, V, b, c),
              "blocks": lambda: logits_by_blocks(v, W, V, b, c)}
     if form is not None:
         return forms[form]()
-    levels = tf.maximum(tf.reduce_max(tf.reduce_sum(v, -1)), 0.0) + 1.0              # 1 for no frames
-    by_levels = LEVELS_COST * levels * (3 * nv + nh)
+    nv, nh = (int(d) for d in W.shape)
+    chosen = cheapest_form(v, nv, nh)
+    if window_size(nv) == nv:     # never the windows: TF1's cond, whose gradient runs the taken branch's alone
+        return tf.cond(tf.equal(chosen, 0), forms["levels"], forms["blocks"])
+    return tf.cond(tf.equal(chosen, 0), forms["levels"],
+                   lambda: tf.cond(tf.equal(chosen, 1), forms["windows"], forms["blocks"]))
+
+
+def cheapest_form(v, nv, nh):
+    """The index in FORMS of the form of logits() that the cost model calls cheapest for the
+    frames v ([batch, nv]) of a NADE with nh hidden units: [] int32."""
+    levels = tf.maximum(tf.reduce_max(tf.reduce_sum(v, -1)), 0.0) + 1.0              # K; 1 for no frames
     size = window_size(nv)
     if size == nv:      # one window: the same levels as logits_by_levels, which gets them for less
-        return tf.cond(by_levels < nv * nh, forms["levels"], forms["blocks"])
-    level = tf.reshape(tf.cumsum(tf.pad(v, [[0, 0], [0, -nv % size]]), -1, exclusive=True), [tf.shape(v)[0], -1, size])
-    window_levels = tf.maximum(tf.reduce_max(level[:, :, -1] - level[:, :, 0]), 0.0) + 2.0   # M, or one more
-    by_windows = WINDOWS_COST * window_levels * nv * nh
-    return tf.case([(by_levels < tf.minimum(by_windows, nv * nh), forms["levels"]),
-                    (by_windows < nv * nh, forms["windows"])], default=forms["blocks"], exclusive=False)
+        window_levels = tf.constant(np.inf)
+    else:               # the most units on in a window, + 1, or one more where its last unit is on
+        level = tf.reshape(tf.cumsum(tf.pad(v, [[0, 0], [0, -nv % size]]), -1, exclusive=True), [tf.shape(v)[0], -1, size])
+        window_levels = tf.maximum(tf.reduce_max(level[:, :, -1] - level[:, :, 0]), 0.0) + 2.0
+    costs = [LEVELS_COST * levels * (3 * nv + nh), WINDOWS_COST * window_levels * nv * nh, tf.constant(float(nv * nh))]
+    return tf.argmin(tf.stack(costs), output_type=tf.int32)
 
 
 def window_size(nv):

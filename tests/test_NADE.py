@@ -214,3 +214,21 @@ def test_the_log_p_that_sample_gives_is_log_prob_of_its_frames():
     np.testing.assert_array_equal(frames, plain)
     assert frames.sum(1).min() < frames.sum(1).max()
     np.testing.assert_allclose(log_p, exact, rtol=1e-5, atol=1e-4)
+
+
+def test_each_batch_takes_the_form_its_sizes_make_cheapest():
+    """Chorale rows at the original preset take the windows, sparse frames at the paper preset the
+    levels, and dense frames the blocks; an empty batch runs too."""
+    rng = np.random.default_rng(10)
+    chorale = np.zeros((50, 780), np.float32)      # 4 voices in each of 5 16ths: 20 play bits of 780 on
+    for row in chorale:
+        for step in range(5):
+            row[156 * step + rng.choice(78, 4, replace=False)] = 1
+    sparse = (rng.random((50, 88)) < 0.05).astype(np.float32)
+    dense = (rng.random((50, 780)) < 0.5).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        chosen = sess.run([NADE.cheapest_form(tf.constant(v), v.shape[1], nh)
+                           for v, nh in ((chorale, 50), (sparse, 150), (dense, 50), (np.ones_like(sparse), 150))])
+        empty = sess.run(NADE.log_prob(tf.zeros([0, 780]), *(tf.constant(a, tf.float32) for a in make_nade(780, 50))))
+    assert [NADE.FORMS[i] for i in chosen] == ["windows", "levels", "blocks", "blocks"]
+    assert empty.shape == (0,)
