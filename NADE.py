@@ -178,6 +178,34 @@ def sample(W, V, b, c, seed, n=None, with_log_prob=False):
     The log-odds that decide each unit also give log p, so it costs no second pass over the units.
     """
     b, c, uniforms = _frame_inputs(b, c, seed, n)
+    v, x = _sample_by_runs(W, V, b, c, uniforms, with_log_prob)
+    if not with_log_prob:
+        return v
+    return v, -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=x), -1)
+
+
+def sample_given(W, V, b, c, seed, mask, values):
+    """A frame per row, with the units where `mask` is 1 set to `values` and the others drawn
+    in order given the units before them; and the log-weight of each frame, the log p of its
+    set units given the units before each: (frames [batch, n_visible], log-weights [batch]).
+
+    A set unit comes before free units of higher index, which then follow it, but the free units
+    below it are drawn without regard to it. So the frames are draws from a proposal, not from
+    p(free units | set units); drawn several times per row, and one of them kept with
+    probability in proportion to exp(log-weight), they tend to the latter (sequential
+    importance resampling, rnn_rbm._nade_sample_given). b, c: [batch, ...], as sample()'s;
+    mask, values: [batch, n_visible]. A set unit's uniform is 0 (on) or 1 (off), so sample()'s
+    rule decides it, at no cost.
+    """
+    b, c, uniforms = _frame_inputs(b, c, seed, None)
+    uniforms = tf.where(mask > 0, 1.0 - values, uniforms)                         # log(0) - log1p(-0) = -inf: on
+    v, x = _sample_by_runs(W, V, b, c, uniforms, True)
+    log_p_units = -tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=x)     # [batch, nv]
+    return v, tf.reduce_sum(mask * log_p_units, -1)
+
+
+def _sample_by_runs(W, V, b, c, uniforms, with_log_odds):
+    """(frames, the log-odds that decided each unit, or zeros) of sample(), from given uniforms."""
     nv = int(W.shape[0])
     # selects between tensors of one shape, and a gather for the W row, are the fastest ops here
     units = tf.broadcast_to(tf.range(nv), tf.shape(b))                           # [batch, nv]
@@ -190,15 +218,13 @@ def sample(W, V, b, c, seed, n=None, with_log_prob=False):
         undecided = units >= tf.broadcast_to(start[:, None], tf.shape(units))
         first = tf.reduce_min(tf.where(undecided & (logit_u < x), units, none), -1)   # [batch]: nv if none
         # a unit's last log-odds while undecided are those that decided it
-        x_decided = tf.where(undecided, x, x_decided) if with_log_prob else x_decided
+        x_decided = tf.where(undecided, x, x_decided) if with_log_odds else x_decided
         return a + tf.gather(W_or_0, first), first + 1, v + tf.one_hot(first, nv), x_decided
 
     start = tf.zeros(tf.shape(b)[:1], tf.int32)
     _, _, v, x = tf.while_loop(lambda a, start, *_: tf.reduce_any(start < nv), step,
                                [c, start, tf.zeros_like(b), tf.zeros_like(b)], back_prop=False)
-    if not with_log_prob:
-        return v
-    return v, -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=x), -1)
+    return v, x
 
 
 def sample_by_units(W, V, b, c, seed, n=None):

@@ -138,24 +138,33 @@ def gibbs_step(v, W, bv, bh, seed, fused=True, first_row=0):
     return GibbsStep(h_prob=h_prob, h=h, v_prob=v_prob, v=v_new)                                                     # v: [batch, n_visible]
 
 
-def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1):
+def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None):
     """Run k Gibbs steps from v; no gradient flows through the sample.
 
     With blocks > 1 (fused only), the rows are cut into that many blocks, each its own chain,
     which TF runs side by side: XLA runs the sampling arithmetic on one core, so two chains keep
     both cores busy, and a smaller block stays in cache. Every row draws as in one chain.
+
+    `clamp` (mask, values), both [batch, n_visible], holds the units where mask is 1 at their
+    values in the start and after every step: the chain then samples the other units from
+    their distribution given those (harmonizing a melody).
     """
     if isinstance(k, int):
         check_chain_length(k)
+    if clamp is None:
+        clamp = (tf.zeros_like(v), tf.zeros_like(v))
+        held = lambda v_i, mask, values: v_i
+    else:
+        held = lambda v_i, mask, values: v_i + mask * (values - v_i)
 
-    def chain(v, bv, bh, first_row):
+    def chain(v, bv, bh, mask, values, first_row):
         def body(i, v_i):
-            return i + 1, gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused, first_row).v
+            return i + 1, held(gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused, first_row).v, mask, values)
 
-        return tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), v], back_prop=False)[1]
+        return tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), held(v, mask, values)], back_prop=False)[1]
 
     if blocks == 1:
-        return tf.stop_gradient(chain(v, bv, bh, 0))
+        return tf.stop_gradient(chain(v, bv, bh, *clamp, 0))
     if not fused:
         raise ValueError("Gibbs chains in blocks need fused sampling")
     rows = tf.shape(v)[0]
@@ -165,7 +174,7 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1):
         a = tf.convert_to_tensor(a)
         return a[bounds[b]:bounds[b + 1]] if a.shape.rank == 2 else a
 
-    samples = [chain(block(v, b), block(bv, b), block(bh, b), bounds[b]) for b in range(blocks)]
+    samples = [chain(*(block(a, b) for a in (v, bv, bh) + tuple(clamp)), bounds[b]) for b in range(blocks)]
     return tf.stop_gradient(tf.concat(samples, axis=0))
 
 

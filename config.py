@@ -71,6 +71,9 @@ class HParams:
     voices: int = _field((GENERATE,), 0, "with best_of, keep the likeliest of the candidates whose every 16th note "
                          "sounds this many notes, or where none does, of those with the fewest 16ths that do not "
                          "(0: any count; the default chorales sound 4)")
+    particles: int = _field((GENERATE,), 32, "with --harmonize, an RNN-NADE draws this many candidates of each row with "
+                            "the melody's units set, and keeps one with probability in proportion to the probability "
+                            "of those units (sequential importance resampling; more: nearer the exact conditional)")
     tickscale: int = _field((GENERATE,), 55, "MIDI ticks per 16th-note step in written files (220 per beat)")
     velocity: int = _field((GENERATE,), 40, "MIDI velocity of written notes")
     bpm: float = _field((GENERATE,), 120.0, "tempo written into generated MIDI files")
@@ -95,7 +98,7 @@ class HParams:
             raise ValueError(f"note range {self.lowest_note}..{self.highest_note} is not inside 0..127 "
                              "with lowest_note <= highest_note; fix --lowest-note / --highest-note")
         positive = ["steps_per_rbm", "n_hidden", "n_hidden_recurrent", "pretrain_k", "pretrain_batch",
-                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "best_of", "tickscale",
+                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "best_of", "particles", "tickscale",
                     "max_song_steps"]
         for name in positive:
             if getattr(self, name) < 1:

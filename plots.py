@@ -12,17 +12,22 @@ def note_name(pitch):
     return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def save_piano_roll_png(roll, path, lowest_note=midi_manipulation.LOWEST_NOTE, articulation=True, title=None):
+def save_piano_roll_png(roll, path, lowest_note=midi_manipulation.LOWEST_NOTE, articulation=True, title=None,
+                        melody=None):
     """Write `roll` ([time (16th notes), keys * (2 if articulation else 1)]) as a PNG at `path`.
 
     Played steps are drawn as bars, and the step where a note starts (its articulate bit) is
-    marked darker, so repeated notes stay distinct.
+    marked darker, so repeated notes stay distinct. The notes of `melody` (a roll of the same
+    layout, e.g. a harmonized tune) are drawn in orange, the rest in blue.
     """
-    return save_piano_rolls_png([roll], path, lowest_note, articulation, [title])
+    return save_piano_rolls_png([roll], path, lowest_note, articulation, [title],
+                                None if melody is None else [melody])
 
 
-def save_piano_rolls_png(rolls, path, lowest_note=midi_manipulation.LOWEST_NOTE, articulation=True, titles=None):
-    """Write several rolls side by side, on one scale of notes, as one PNG at `path` (save_piano_roll_png)."""
+def save_piano_rolls_png(rolls, path, lowest_note=midi_manipulation.LOWEST_NOTE, articulation=True, titles=None,
+                         melodies=None):
+    """Write several rolls side by side, on one scale of notes, as one PNG at `path`
+    (save_piano_roll_png; `melodies`, one per roll or None, drawn in orange)."""
     plt = _pyplot()
     rolls = [np.asarray(roll) != 0 for roll in rolls]
     n_keys = rolls[0].shape[1] // 2 if articulation else rolls[0].shape[1]
@@ -32,20 +37,28 @@ def save_piano_rolls_png(rolls, path, lowest_note=midi_manipulation.LOWEST_NOTE,
     longest = max(len(roll) for roll in rolls)
     fig, axes = plt.subplots(1, len(rolls), sharey=True, squeeze=False, dpi=100,
                              figsize=(min(20 * len(rolls), len(rolls) * (4 + longest / 24)), 2 + (high - low) / 8))
-    for ax, roll, title in zip(axes[0], rolls, titles or [None] * len(rolls)):
-        _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title)
+    melodies = melodies or [None] * len(rolls)
+    for ax, roll, title, melody in zip(axes[0], rolls, titles or [None] * len(rolls), melodies):
+        _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title, melody)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title):
-    play, strike = roll[:, :n_keys], roll[:, n_keys:] if articulation else np.zeros((len(roll), n_keys), bool)
-    image = play[:, low:high + 1].T * 1.0 + strike[:, low:high + 1].T * 1.0   # 1 = held, 2 = struck
+def _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title, melody=None):
+    def image(roll):
+        play, strike = roll[:, :n_keys], roll[:, n_keys:] if articulation else np.zeros((len(roll), n_keys), bool)
+        return play[:, low:high + 1].T * 1.0 + strike[:, low:high + 1].T * 1.0   # 1 = held, 2 = struck
     bars = len(roll) / STEPS_PER_BAR
-    ax.imshow(image, origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=2, interpolation="nearest",
-              extent=(0, bars, low - 0.5 + lowest_note, high + 0.5 + lowest_note))
+    extent = (0, bars, low - 0.5 + lowest_note, high + 0.5 + lowest_note)
+    tune = np.zeros_like(roll) if melody is None else np.asarray(melody)[:len(roll)] != 0
+    tune = np.vstack([tune, np.zeros((len(roll) - len(tune), roll.shape[1]), bool)])
+    ax.imshow(image(roll & ~tune), origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=2,
+              interpolation="nearest", extent=extent)
+    if melody is not None:
+        ax.imshow(np.ma.masked_equal(image(tune), 0), origin="lower", aspect="auto", cmap="Oranges", vmin=0, vmax=2.2,
+                  interpolation="nearest", extent=extent)
     c_keys = [p for p in range(low + lowest_note, high + lowest_note + 1) if p % 12 == 0]
     ax.set_yticks(c_keys, [note_name(p) for p in c_keys])
     ax.set_xlabel("bar (4/4, 16th-note steps)")

@@ -57,7 +57,9 @@ Generator = collections.namedtuple("Generator", [
     "u_end",        # [n_songs, state_size]: state after the last row; feed it as u_start to go on
     "v_end",        # [n_songs, nv]: the last row; feed it as v_start to go on
     "params",
-])
+    "clamp_mask",   # placeholder [n_steps, nv] (harmonize only, else None): 1 for the units each row holds
+    "clamp_values",  # placeholder [n_steps, nv] (harmonize only): their values, the same in every song
+], defaults=(None, None))
 
 
 # The variables of each model: the recurrence's (Wvu, Wuu, bu, u0), the biases' weights, and the
@@ -394,7 +396,14 @@ Conditional = collections.namedtuple("Conditional", [
                     #   distribution (the RBM's -F(v)): what ranks a row's candidates (best_of_sample)
     "scored_sample",  # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks) -> (sample's draws, their score), for a
                       #   sampler that has the score on the way (the NADE's log p); None: score the draws after
-], defaults=(None,))
+    "sample_given",   # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles) -> [rows, nv]: a draw of
+                      #   each frame with clamp's units held at their values, the others drawn given them
+], defaults=(None, None))
+
+Clamp = collections.namedtuple("Clamp", [
+    "mask",         # [rows, n_visible]: 1 for the units held (a melody's note and the keys above it)
+    "values",       # [rows, n_visible]: their values
+])
 
 
 def _rbm_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
@@ -407,6 +416,10 @@ def _rbm_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
 
 def _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
     return RBM.gibbs_sample(v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks)
+
+
+def _rbm_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles):
+    return RBM.gibbs_sample(v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks, clamp=clamp)
 
 
 def _rbm_pretrain_cost(v, p, hp, seed):
@@ -429,6 +442,19 @@ def _nade_scored_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
     return NADE.sample(p.W, p.V, bv_t, bh_t, seed, with_log_prob=True)
 
 
+def _nade_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles):
+    """Sequential importance resampling: `particles` frames per row from NADE.sample_given,
+    one kept with probability in proportion to the probability of the held units given the
+    units drawn before them. The kept frame's distribution tends to p(free units | held units)
+    as `particles` grows; 1 keeps the proposal's draw."""
+    rows = tf.shape(bv_t)[0]
+    tile = lambda a: tf.tile(a, [particles, 1])                                          # particle j of row r: j * rows + r
+    drawn, log_w = NADE.sample_given(p.W, p.V, tile(bv_t), tile(bh_t), seed, tile(clamp.mask), tile(clamp.values))
+    log_w = tf.transpose(tf.reshape(log_w, [particles, rows]))                           # [rows, particles]
+    kept = tf.random.stateless_categorical(log_w, 1, RBM.offset_seed(seed, 1), dtype=tf.int32)[:, 0]
+    return tf.gather(drawn, kept * rows + tf.range(rows))
+
+
 def _bernoulli_log_prob(v, p, bv_t, bh_t):
     logits = bv_t + tf.zeros_like(v)                  # bv_t may be one vector for every row
     return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=logits), -1)
@@ -438,7 +464,12 @@ def _bernoulli_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
     return tf.cast(tf.random.stateless_uniform(tf.shape(bv_t), seed) < tf.sigmoid(bv_t), tf.float32)
 
 
-def _exact(log_prob, sample, scored_sample=None):
+def _bernoulli_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles):
+    drawn = _bernoulli_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)           # the units are independent
+    return tf.where(clamp.mask > 0, clamp.values, drawn)
+
+
+def _exact(log_prob, sample, scored_sample=None, sample_given=None):
     """The Conditional of a distribution with an exact log p: trained on its negative log-likelihood."""
     def cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
         return RBM.weighted_mean(-log_prob(v, p, bv_t, bh_t), weights), None
@@ -447,18 +478,19 @@ def _exact(log_prob, sample, scored_sample=None):
         return tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))
 
     return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost, score=log_prob,
-                       scored_sample=scored_sample)
+                       scored_sample=scored_sample, sample_given=sample_given)
 
 
 CONDITIONALS = {
     "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost,
-                           score=_rbm_score),
-    "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample),
-    "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample),
+                           score=_rbm_score, sample_given=_rbm_sample_given),
+    "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample, _nade_sample_given),
+    "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample, sample_given=_bernoulli_sample_given),
 }
 
 
-def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, blocks, misses=None):
+def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, blocks, misses=None, clamp=None,
+                   particles=1):
     """A frame per row: the likeliest of `best_of` draws of conditional.sample, ranked by
     conditional.score. Sharpening (sharpen_checkpoint.py) lowers the temperature of each unit of
     a NADE; this lowers it over whole frames. Frame x is kept with probability F(x)^K - F'(x)^K
@@ -466,13 +498,23 @@ def best_of_sample(conditional, best_of, v_prev, p, bv_t, bh_t, k, seed, fused, 
     grows, so notes the model wants together stay together. 1 is plain sampling.
 
     `misses` ((frames [rows, nv]) -> [rows], e.g. voice_misses) ranks first: of a row's draws,
-    only those with its fewest misses compete on the score."""
+    only those with its fewest misses compete on the score.
+
+    With a Clamp, every draw holds its units (conditional.sample_given, with `particles`)."""
+    def draw(v_prev, bv_t, bh_t, clamp):
+        if clamp is None:
+            return conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
+        return conditional.sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles)
+
     if best_of == 1:
-        return conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
+        return draw(v_prev, bv_t, bh_t, clamp)
     rows = tf.shape(bv_t)[0]
     repeat = lambda a: None if a is None else tf.tile(a, [best_of, 1])                  # draw d of row r: d * rows + r
     v_prev, bv_t, bh_t = repeat(v_prev), repeat(bv_t), repeat(bh_t)
-    if conditional.scored_sample is not None:
+    if clamp is not None:
+        drawn = draw(v_prev, bv_t, bh_t, Clamp(*map(repeat, clamp)))
+        score = conditional.score(drawn, p, bv_t, bh_t)
+    elif conditional.scored_sample is not None:
         drawn, score = conditional.scored_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
     else:
         drawn = conditional.sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks)
@@ -658,9 +700,13 @@ def build_frame_pretraining_graph(hp, p):
     return FramePretraining(x=x, seed=seed, cost=cost, train_op=train_op)
 
 
-def build_generation_graph(hp, fused=False, blocks=1):
+def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
     """Sample n_songs songs side by side: an RBM row starts its Gibbs chain at the previous row; a
     NADE draws its units in order, lowest first, and independent Bernoulli units all at once.
+
+    With `harmonize`, each row holds the units of clamp_mask at clamp_values (harmonize.py: a
+    melody's note and the keys above it) and draws the others given them
+    (Conditional.sample_given); the RNN then moves on with the whole row.
 
     A long song can be made in several runs by feeding u_end, v_end back as u_start, v_start.
     `fused` lets XLA fuse the sampling arithmetic: faster for hundreds of songs, slower for a few.
@@ -679,12 +725,18 @@ def build_generation_graph(hp, fused=False, blocks=1):
     v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
     u_start = tf.placeholder_with_default(tf.tile(u_primed[None, :], [n_songs, 1]), [None, ns], name="u_start")
     v_start = tf.placeholder_with_default(tf.tile(v_primed[None, :], [n_songs, 1]), [None, nv], name="v_start")
+    clamp_mask = tf.placeholder(tf.float32, [None, nv], name="clamp_mask") if harmonize else None      # [n_steps, nv]
+    clamp_values = tf.placeholder(tf.float32, [None, nv], name="clamp_values") if harmonize else None  # [n_steps, nv]
 
     def body(t, u_tm1, v_tm1, music):
         bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
+        clamp = None
+        if harmonize:
+            every_song = lambda a: tf.tile(a[t][None], [tf.shape(v_tm1)[0], 1])         # [n_songs, nv]
+            clamp = Clamp(every_song(clamp_mask), every_song(clamp_values))
         v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed,
-                             fused, blocks, voice_misses(hp))
+                             fused, blocks, voice_misses(hp), clamp, hp.particles)
         return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
@@ -692,7 +744,7 @@ def build_generation_graph(hp, fused=False, blocks=1):
                                            [tf.constant(0), u_start, v_start, music], back_prop=False)
     return Generator(primer=primer, n_songs=n_songs, n_steps=n_steps, seed=seed, first_step=first_step,
                      u_start=u_start, v_start=v_start, music=tf.transpose(music.stack(), [1, 0, 2]), u_end=u_end,
-                     v_end=v_end, params=p)
+                     v_end=v_end, params=p, clamp_mask=clamp_mask, clamp_values=clamp_values)
 
 
 ConditionalBiases = collections.namedtuple("ConditionalBiases", [

@@ -2,6 +2,7 @@
 
     python rnn_rbm_generate.py parameter_checkpoints/pretrained_nade_sharpened.ckpt [--num-songs 3] [--length 300]
     python rnn_rbm_generate.py latest --primer bach_bwv10_7 --keep-primer --length 16bars --wav --best-of 4
+    python rnn_rbm_generate.py parameter_checkpoints/pretrained_nade_sharpened.ckpt --harmonize melody.mid
 
 The checkpoint may be a path, `latest` (the newest checkpoint in parameter_checkpoints/) or
 a training-run folder (its newest checkpoint). The graph is rebuilt from the checkpoint's
@@ -9,6 +10,8 @@ hparams.json, so nothing else is needed. Songs go to music_outputs/<n>_<primer o
 'unprimed'>.mid, each with a .png piano roll beside it; existing files are never overwritten.
 --best-of K draws K candidates of each row and keeps the one the model finds likeliest (the
 checkpoint's hparams.json may store it, as pretrained_nade_sharpened.ckpt's does: 4).
+--harmonize keeps a melody as each song's top voice, note for note, with the model's voices
+below it, for as long as the melody lasts (harmonize.py says how each model holds it).
 """
 import logging
 import math
@@ -24,26 +27,26 @@ import checkpoints
 import cli
 import config
 import datasets
+import generation
+import harmonize
 import midi_manipulation
 import music_features
 import plots
-import rnn_rbm
-from tf1 import tf
 
 log = logging.getLogger(__name__)
-
-SEGMENT = 20     # RBM rows generated per session run, so that the progress bar moves
-CORES = os.cpu_count() or 1
-
 
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("checkpoint",
                         help="a checkpoint (e.g. parameter_checkpoints/epoch_100.ckpt), 'latest', or a run folder")
     parser.add_argument("--num-songs", type=int, default=3, help="songs to generate, side by side (default: 3)")
-    parser.add_argument("--length", default="300",
+    parser.add_argument("--length", default=None,
                         help="length of each song: RBM steps (e.g. 300; one step is steps_per_rbm 16th notes) "
-                             "or bars of 4/4 (e.g. 16bars) (default: 300)")
+                             "or bars of 4/4 (e.g. 16bars) (default: 300, or the melody's with --harmonize)")
+    parser.add_argument("--harmonize", default=None, metavar="MELODY",
+                        help="a MIDI file (or the name of a song in the --data folder) whose tune each song keeps "
+                             "as its top voice, with the model's voices below; a file with chords gives its top "
+                             "line. Where the tune rests, the voices may go on below its last note, or rest")
     parser.add_argument("--primer", default=None,
                         help="a MIDI file, the name of a song in the --data folder, or <dataset>.pickle[:split[:index]], "
                              "whose opening warms up the RNN")
@@ -75,15 +78,15 @@ def parse_length(text, hp):
     return math.ceil(sixteenths / hp.steps_per_rbm), sixteenths
 
 
-def find_primer(name, data):
+def find_primer(name, data, option="--primer"):
     """Path of the primer: `name` itself if it is a file, else a song of `data` with that name."""
-    if os.path.isfile(name) or PICKLE_PRIMER.fullmatch(name):
+    if os.path.isfile(name) or (option == "--primer" and PICKLE_PRIMER.fullmatch(name)):
         return name
     wanted = os.path.splitext(os.path.basename(name))[0].lower()
     datasets.ensure_default_data(data)          # the default chorales are built on first use, as for training
     matches = [p for p in datasets.find_midi_files(data) if os.path.splitext(os.path.basename(p))[0].lower() == wanted]
     if not matches:
-        raise ValueError(f"--primer {name}: no such file, and no song of that name under {data}/; "
+        raise ValueError(f"{option} {name}: no such file, and no song of that name under {data}/; "
                          "pass a MIDI file or the name of a song in the --data folder")
     return matches[0]
 
@@ -117,31 +120,6 @@ def primer_rows(path, hp, prime_steps):
     return rows.astype(np.float32)
 
 
-def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=True):
-    """Sample `num_songs` songs of `length` RBM rows: [num_songs, length, n_visible] of 0/1."""
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(seed)
-        fused, blocks = rnn_rbm.sampling_layout(num_songs, CORES, hp)
-        gen = rnn_rbm.build_generation_graph(hp, fused, blocks)
-        saver = checkpoints.make_saver(gen.params)
-        with tf.Session(graph=graph, config=rnn_rbm.session_config(blocks, CORES)) as sess:
-            checkpoints.restore(sess, saver, checkpoint)
-            feed = {gen.n_songs: num_songs, gen.seed: [seed, 0]}
-            if primer is not None:
-                feed[gen.primer] = primer
-            pieces = []
-            with tqdm(total=length, desc=f"generating {num_songs} songs", unit="step", disable=not progress) as bar:
-                for begin in range(0, length, SEGMENT):
-                    feed[gen.n_steps] = min(SEGMENT, length - begin)
-                    feed[gen.first_step] = begin
-                    music, u, v = sess.run([gen.music, gen.u_end, gen.v_end], feed)
-                    feed = {gen.u_start: u, gen.v_start: v, gen.seed: [seed, 0]}
-                    pieces.append(music)
-                    bar.update(music.shape[1])
-            return np.concatenate(pieces, axis=1)
-
-
 def free_path(folder, n, label):
     """The first `<k>_<label>.mid` in `folder`, k >= n, that does not exist yet."""
     while os.path.exists(os.path.join(folder, f"{n}_{label}.mid")):
@@ -160,8 +138,18 @@ def main(argv=None):
     hp = config.hparams_from_args(args, base=saved_hp)
     if args.num_songs < 1 or args.prime_steps < 1:
         raise ValueError("--num-songs and --prime-steps must be at least 1")
-    length, keep_sixteenths = parse_length(args.length, hp)
+    if args.harmonize and args.length:
+        raise ValueError("--harmonize makes songs as long as the melody: leave out --length")
+    length, keep_sixteenths = parse_length(args.length or "300", hp)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+
+    clamp, tune = None, None
+    if args.harmonize:
+        melody_path = find_primer(args.harmonize, args.data, "--harmonize")
+        melody = harmonize.read_melody(melody_path, hp)
+        log.info("%s", harmonize.describe(melody, melody_path))
+        clamp, tune = harmonize.clamp_rows(melody, hp), harmonize.melody_roll(melody, hp)
+        length, keep_sixteenths = len(clamp[0]), len(tune)
 
     primer, label = None, "unprimed"
     if args.primer:
@@ -169,13 +157,19 @@ def main(argv=None):
         primer = primer_rows(primer_path, hp, args.prime_steps)
         label = re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(primer_path))[0].replace(".pickle", ""))
 
-    music = generate(checkpoint, hp, args.num_songs, length, primer, seed, progress=not args.quiet)
+    if args.harmonize:
+        label = "harmonized_" + re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(melody_path))[0])
+    music = generation.generate(checkpoint, hp, args.num_songs, length, primer, seed, progress=not args.quiet,
+                                clamp=clamp)
     os.makedirs(args.out, exist_ok=True)
     written, n, wav_problem = [], 1, None
     for song in tqdm(music, desc="writing songs", unit="song", disable=args.quiet or len(music) < 2):
         roll = midi_manipulation.rows_to_piano_roll(song, hp.frame_size)[:keep_sixteenths]
+        tune_roll = tune
         if args.keep_primer and primer is not None:
-            roll = np.vstack([midi_manipulation.rows_to_piano_roll(primer, hp.frame_size), roll])
+            before = midi_manipulation.rows_to_piano_roll(primer, hp.frame_size)
+            roll = np.vstack([before, roll])
+            tune_roll = None if tune is None else np.vstack([np.zeros_like(before), tune])
         roll = midi_manipulation.canonical_piano_roll(roll, hp.articulation)
         path, n = free_path(args.out, n, label)
         midi_manipulation.piano_roll_to_midi(roll, path, hp.lowest_note, hp.articulation, hp.tickscale,
@@ -183,7 +177,7 @@ def main(argv=None):
         written.append(path)
         if not args.no_png:
             plots.save_piano_roll_png(roll, path[:-4] + ".png", hp.lowest_note, hp.articulation,
-                                      title=f"{os.path.basename(path)} (seed {seed})")
+                                      title=f"{os.path.basename(path)} (seed {seed})", melody=tune_roll)
         if args.wav and wav_problem is None:
             try:
                 audio.midi_to_wav(path, path[:-4] + ".wav", args.soundfont)
