@@ -15,8 +15,9 @@ CORES = os.cpu_count() or 1
 def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=True, clamp=None):
     """Sample `num_songs` songs of `length` RBM rows: [num_songs, length, n_visible] of 0/1.
 
-    primer: [rows, n_visible] or None; clamp: (mask, values), each [length, n_visible], the
-    units every song holds at each row (harmonize.clamp_rows), or None."""
+    primer: [rows, n_visible] or None; clamp: (mask, values), the units each row holds
+    (harmonize.clamp_rows): each [length, n_visible] for every song alike, or
+    [length, num_songs, n_visible] per song; or None."""
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
@@ -34,7 +35,8 @@ def generate(checkpoint, hp, num_songs, length, primer=None, seed=0, progress=Tr
                     feed[gen.n_steps] = min(SEGMENT, length - begin)
                     feed[gen.first_step] = begin
                     if clamp is not None:
-                        feed[gen.clamp_mask], feed[gen.clamp_values] = (a[begin:begin + SEGMENT] for a in clamp)
+                        feed[gen.clamp_mask], feed[gen.clamp_values] = (
+                            (a if a.ndim == 3 else a[:, None])[begin:begin + SEGMENT] for a in clamp)
                     music, u, v = sess.run([gen.music, gen.u_end, gen.v_end], feed)
                     feed = {gen.u_start: u, gen.v_start: v, gen.seed: [seed, 0]}
                     pieces.append(music)

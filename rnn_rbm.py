@@ -57,8 +57,9 @@ Generator = collections.namedtuple("Generator", [
     "u_end",        # [n_songs, state_size]: state after the last row; feed it as u_start to go on
     "v_end",        # [n_songs, nv]: the last row; feed it as v_start to go on
     "params",
-    "clamp_mask",   # placeholder [n_steps, nv] (harmonize only, else None): 1 for the units each row holds
-    "clamp_values",  # placeholder [n_steps, nv] (harmonize only): their values, the same in every song
+    "clamp_mask",   # placeholder [n_steps, n_songs or 1, nv] (harmonize only, else None): 1 for the units each row
+                    #   holds, per song or (1) the same in every song
+    "clamp_values",  # placeholder [n_steps, n_songs or 1, nv] (harmonize only): their values
 ], defaults=(None, None))
 
 
@@ -725,15 +726,15 @@ def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
     v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
     u_start = tf.placeholder_with_default(tf.tile(u_primed[None, :], [n_songs, 1]), [None, ns], name="u_start")
     v_start = tf.placeholder_with_default(tf.tile(v_primed[None, :], [n_songs, 1]), [None, nv], name="v_start")
-    clamp_mask = tf.placeholder(tf.float32, [None, nv], name="clamp_mask") if harmonize else None      # [n_steps, nv]
-    clamp_values = tf.placeholder(tf.float32, [None, nv], name="clamp_values") if harmonize else None  # [n_steps, nv]
+    clamp_mask = tf.placeholder(tf.float32, [None, None, nv], name="clamp_mask") if harmonize else None      # [n_steps, n_songs or 1, nv]
+    clamp_values = tf.placeholder(tf.float32, [None, None, nv], name="clamp_values") if harmonize else None  # [n_steps, n_songs or 1, nv]
 
     def body(t, u_tm1, v_tm1, music):
         bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
         clamp = None
         if harmonize:
-            every_song = lambda a: tf.tile(a[t][None], [tf.shape(v_tm1)[0], 1])         # [n_songs, nv]
+            every_song = lambda a: a[t] + tf.zeros_like(v_tm1)                            # [n_songs, nv]
             clamp = Clamp(every_song(clamp_mask), every_song(clamp_values))
         v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed,
                              fused, blocks, voice_misses(hp), clamp, hp.particles)

@@ -130,14 +130,19 @@ def test_every_step_of_every_model_and_cell_holds_the_melody_and_nothing_above_i
                                                                                  best_of):
     hp = HP.replace(model=model_name, cell=cell, n_hidden=6, n_hidden_recurrent=4, best_of=best_of, particles=4,
                     k_generate=3)
-    melody = harmonize.read_melody(midi_file(MELODY), hp)
-    mask, values = harmonize.clamp_rows(melody, hp)
+    # songs 0-2 hold MELODY, songs 3-5 the same a semitone lower: a clamp per song
+    melodies = [harmonize.read_melody(midi_file([(p - shift, s, e) for p, s, e in MELODY], name=f"m{shift}.mid"), hp)
+                for shift in (0, 1)]
+    (mask_a, values_a), (mask_b, values_b) = (harmonize.clamp_rows(m, hp) for m in melodies)
+    per_song = lambda a, b: np.stack([a] * 3 + [b] * 3, axis=1)                          # [rows, songs, nv]
     sess, gen = graph_with_random_weights(hp)
     with sess:
-        music = sess.run(gen.music, {gen.n_songs: 6, gen.n_steps: len(mask), gen.seed: [4, 0],
-                                     gen.clamp_mask: mask, gen.clamp_values: values})
+        music = sess.run(gen.music, {gen.n_songs: 6, gen.n_steps: len(mask_a), gen.seed: [4, 0],
+                                     gen.clamp_mask: per_song(mask_a, mask_b),
+                                     gen.clamp_values: per_song(values_a, values_b)})
     assert music.sum() > 0
-    for song in music:
+    for i, song in enumerate(music):
+        melody = melodies[i // 3]
         roll = midi_manipulation.canonical_piano_roll(midi_manipulation.rows_to_piano_roll(song, hp.frame_size))
         check_constraint(roll[:len(melody.pitch)], melody, hp)
 
@@ -217,8 +222,8 @@ def exact_first_frame_given(gen, sess, hp, log_p_of):
 
 
 def first_frame_frequencies(gen, sess, n, seed):
-    mask = np.array([[0, 0, 0, 1, 1]], np.float32)
-    values = np.array([[0, 0, 0, 1, 0]], np.float32)
+    mask = np.array([[[0, 0, 0, 1, 1]]], np.float32)                    # [steps, every song, units]
+    values = np.array([[[0, 0, 0, 1, 0]]], np.float32)
     music = sess.run(gen.music, {gen.n_songs: n, gen.n_steps: 1, gen.seed: [seed, 0], gen.clamp_mask: mask,
                                  gen.clamp_values: values})[:, 0]
     assert (music[:, 3] == 1).all() and (music[:, 4] == 0).all()
@@ -278,3 +283,30 @@ def test_nade_harmonizations_tend_to_the_exact_conditional_with_particles(partic
         frequencies = first_frame_frequencies(gen, sess, n, seed=4)
     tolerance = 4 * np.sqrt(exact * (1 - exact) / n).max() + 3e-3
     assert (np.abs(frequencies - exact).max() <= tolerance) == within, (frequencies, exact)
+
+
+def test_the_study_scores_notes_below_the_top_one_and_runs_on_a_benchmark_split(tiny_checkpoints, tmp_path, capsys):
+    import pickle
+    import harmonize_study
+    play = lambda *frames: np.array([[k in f for k in range(6)] for f in frames], np.uint8)
+    real = play({0, 2, 5}, {1, 5}, set())
+    generated = play({0, 3, 5}, {1, 4}, {2})                  # below the top: {0, 3} vs {0, 2}; {1} vs {1}; none
+    np.testing.assert_array_equal(harmonize_study.below_top(generated != 0)[2], [0] * 6)
+    assert harmonize_study.frame_accuracy([generated], [real], 6) == pytest.approx(2 / 4)     # TP 2, FP 1, FN 1
+    chorale = lambda k: [[60 + k, 64 + k, 67 + k, 72 + k]] * 4 + [[62 + k, 65 + k, 69 + k, 74 + k]] * 4
+    path = tmp_path / "tiny.pickle"
+    path.write_bytes(pickle.dumps({"train": [chorale(k) for k in range(3)], "test": [chorale(5), chorale(7)]}))
+    table = harmonize_study.main([str(path), tiny_checkpoints["rnn-nade"], tiny_checkpoints["rnn-rbm"], "--quiet",
+                                  "--out", str(tmp_path / "out"), "--draws", "2"])
+    printed = capsys.readouterr().out
+    assert "2 songs of" in printed and "initialized.ckpt, harmonized" in printed
+    assert len(table) == 6 and all(len(rolls) == 4 for rolls in table.values())
+    hp = HParams()
+    for label, rolls in table.items():
+        if label.endswith("no melody"):
+            continue
+        for i, roll in enumerate(rolls):
+            source = chorale(5 if i < 2 else 7)
+            melody = harmonize.melody_from_roll(
+                midi_manipulation.pitch_frames_to_piano_roll(source, hp.lowest_note, hp.highest_note), hp)
+            check_constraint(roll, melody, hp)
