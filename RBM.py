@@ -178,6 +178,35 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None):
     return tf.stop_gradient(tf.concat(samples, axis=0))
 
 
+def generation_sample(v_prev, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None, k_from_silence=0):
+    """A generated row of each chain: gibbs_sample's k steps from v_prev, with two changes to
+    where the chain starts that keep it from collapsing into silence (docs/music.md).
+
+    - The start is v_prev with each unit also turned on with probability sigmoid(bv): notes the
+      row's biases want are there to keep or drop, where v_prev alone holds the last chord.
+    - Where v_prev is silent (the first row without a primer, or after a silent row), the chain
+      takes k_from_silence steps instead. From silence, k = 25 steps leave most chains at 0 or 1
+      notes where the model wants 3 or 4, and the RNN, fed that, wants silence next.
+
+    bv, bh: [batch, ...] as gibbs_sample's; clamp as gibbs_sample's. The start's draws use the
+    last seed of the stride, seed + [0, SEED_STRIDE - 1], clear of any chain's.
+    """
+    check_chain_length(k_from_silence, room=SEED_STRIDE - 2)
+    drawn = tf.random.stateless_uniform(tf.shape(bv), offset_seed(seed, SEED_STRIDE - 1)) < tf.sigmoid(bv)
+    start = tf.maximum(v_prev, tf.cast(drawn, v_prev.dtype))
+    v = gibbs_sample(start, W, bv, bh, k, seed, fused, blocks, clamp)
+    if not isinstance(k, int) or k_from_silence <= k:
+        return v
+    silent = tf.where(tf.reduce_sum(v_prev, -1) < 0.5)                          # [silent rows, 1]
+    rows = lambda a: None if a is None else tf.gather_nd(a, silent)
+
+    def longer():
+        return tf.tensor_scatter_nd_update(v, silent, gibbs_sample(
+            rows(start), W, rows(bv), rows(bh), k_from_silence, seed, fused, blocks,
+            None if clamp is None else tuple(map(rows, clamp))))
+    return tf.cond(tf.size(silent) > 0, longer, lambda: v)
+
+
 def free_energy(v, W, bv, bh):
     """F(v) = -v.bv - sum_j softplus((v W + bh)_j), one value per row: [batch]."""
     return -tf.reduce_sum(v * bv, axis=1) - tf.reduce_sum(tf.nn.softplus(tf.matmul(v, W) + bh), axis=1)

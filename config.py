@@ -66,6 +66,9 @@ class HParams:
     save_every: int = _field((TRAIN,), 5, "write parameter_checkpoints/epoch_<n>.ckpt every this many epochs")
     # generation (rnn_rbm_generate.py)
     k_generate: int = _field((GENERATE,), 25, "Gibbs steps per generated RBM row")
+    k_from_silence: int = _field((GENERATE,), 1000, "Gibbs steps for a generated row whose chain starts from a silent "
+                                 "row (the first row without a primer): k_generate steps seldom leave silence, and "
+                                 "the songs then stay silent or sparse (docs/music.md)")
     best_of: int = _field((GENERATE,), 1, "draw this many candidates of each generated row and keep the one the "
                           "model finds likeliest: a lower temperature over whole frames (1: plain sampling)")
     voices: int = _field((GENERATE,), 0, "with best_of, keep the likeliest of the candidates whose every 16th note "
@@ -98,7 +101,7 @@ class HParams:
             raise ValueError(f"note range {self.lowest_note}..{self.highest_note} is not inside 0..127 "
                              "with lowest_note <= highest_note; fix --lowest-note / --highest-note")
         positive = ["steps_per_rbm", "n_hidden", "n_hidden_recurrent", "pretrain_k", "pretrain_batch",
-                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "best_of", "particles", "tickscale",
+                    "k_train", "chunk_len", "batch_songs", "save_every", "k_generate", "k_from_silence", "best_of", "particles", "tickscale",
                     "max_song_steps"]
         for name in positive:
             if getattr(self, name) < 1:

@@ -164,7 +164,7 @@ def bar_repetition(notes, n_steps):
 
 
 def summary_line(notes, n_steps):
-    """One line about a song: notes per bar, polyphony, key fit (and the key), bar repetition."""
+    """One line about a song: notes per bar, polyphony, silent steps, key fit (and the key), bar repetition."""
     notes = np.asarray(notes, np.int64).reshape(-1, 3)
     key = ""
     if len(notes):
@@ -172,7 +172,7 @@ def summary_line(notes, n_steps):
         key = f" ({NOTE_NAMES[tonic]} {mode})"
     bars = max(n_steps, 1) / STEPS_PER_BAR
     return (f"{len(notes) / bars:.1f} notes/bar, polyphony {mean_polyphony(notes, n_steps)[0]:.2f}, "
-            f"key fit {key_fit(notes, n_steps)[0]:.2f}{key}, repetition {bar_repetition(notes, n_steps)[0]:.2f}")
+            f"silent {100 * silent_fraction(notes, n_steps)[0]:.0f}%, key fit {key_fit(notes, n_steps)[0]:.2f}{key}, repetition {bar_repetition(notes, n_steps)[0]:.2f}")
 
 
 FEATURES = collections.OrderedDict((f.__name__, f) for f in (

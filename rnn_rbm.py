@@ -390,7 +390,8 @@ Conditional = collections.namedtuple("Conditional", [
     "cost",         # (v, p, bv_t, bh_t, weights, hp, seed, blocks) -> ([] training cost over the weighted rows,
                     #   the negative sample or None)
     "sample",       # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks) -> [rows, nv]: a draw of each frame; the
-                    #   RBM's Gibbs chain of k steps starts at v_prev, the exact models draw exactly
+                    #   RBM's Gibbs chain of k steps starts at v_prev (RBM.generation_sample; k may be the pair
+                    #   (k_generate, k_from_silence)), the exact models draw exactly
     "pretrain_cost",  # (v, p, hp, seed) -> []: the cost that pretrains the frame distribution alone, on
                       #   the rows v with its own biases bv, bh (weight_initializations.py)
     "score",        # (v, p, bv_t, bh_t) -> [rows]: log p(v_t | v_<t) up to a constant of each row's
@@ -415,12 +416,13 @@ def _rbm_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
     return RBM.contrastive_gap(v, v_sample, p.W, bv_t, bh_t, weights=weights), v_sample
 
 
-def _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
-    return RBM.gibbs_sample(v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks)
+def _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp=None):
+    k, k_from_silence = k if isinstance(k, tuple) else (k, 0)
+    return RBM.generation_sample(v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks, clamp, k_from_silence)
 
 
 def _rbm_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles):
-    return RBM.gibbs_sample(v_prev, p.W, bv_t, bh_t, k, seed, fused, blocks, clamp=clamp)
+    return _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp=tuple(clamp))
 
 
 def _rbm_pretrain_cost(v, p, hp, seed):
@@ -736,7 +738,8 @@ def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
         if harmonize:
             every_song = lambda a: a[t] + tf.zeros_like(v_tm1)                            # [n_songs, nv]
             clamp = Clamp(every_song(clamp_mask), every_song(clamp_values))
-        v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t, hp.k_generate, step_seed,
+        v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t,
+                             (hp.k_generate, hp.k_from_silence), step_seed,
                              fused, blocks, voice_misses(hp), clamp, hp.particles)
         return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
 

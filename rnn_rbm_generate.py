@@ -190,8 +190,12 @@ def main(argv=None):
              time.time() - start, checkpoint, "\n  ".join(written),
              f"\n  each with {' and '.join(extras)} beside it" if extras else "")
     if args.stats:
-        for path in written:
-            print(f"{path}: {music_features.summary_line(*midi_manipulation.midi_to_notes(path))}")
+        songs = [midi_manipulation.midi_to_notes(path) for path in written]
+        for path, song in zip(written, songs):
+            print(f"{path}: {music_features.summary_line(*song)}")
+        if len(songs) > 1:
+            print(f"mean of {len(songs)} songs: polyphony {np.mean([music_features.mean_polyphony(*s)[0] for s in songs]):.2f}, "
+                  f"silent {100 * np.mean([music_features.silent_fraction(*s)[0] for s in songs]):.1f}%")
     return written
 
 

@@ -256,3 +256,40 @@ def test_ais_log_z_of_the_base_model_is_exact():
             log_z, se = sess.run([ais.log_z, ais.std_error])
     np.testing.assert_allclose(log_z, [exact_log_z(W, bv[r], bh[r]) for r in range(2)], rtol=1e-5)
     np.testing.assert_allclose(se, 0, atol=1e-6)
+
+
+def test_a_generated_rows_chain_starts_at_the_previous_row_with_the_biases_notes_added():
+    rng = np.random.default_rng(3)
+    v, W, bv, _ = random_rbm(rng, rows=4)
+    bv = np.where(np.arange(7) < 3, 50.0, -50.0).astype(np.float32) + 0 * bv     # units 0-2 surely on, the rest off
+    bh = np.zeros((4, 5), np.float32)
+    start = run(RBM.generation_sample(tf.constant(v), tf.constant(W), tf.constant(bv), tf.constant(bh), 0,
+                                      tf.constant(SEED)))
+    np.testing.assert_array_equal(start, np.maximum(v, (np.arange(7) < 3)[None]))   # k = 0 steps: the start itself
+
+
+def test_a_chain_from_silence_takes_k_from_silence_steps_and_leaves_it():
+    """The shipped Nottingham RNN-RBM's first row, from u0: 25 Gibbs steps from silence leave most
+    chains at 0 or 1 notes (the collapse the songs showed); from the same start the longer chain
+    reaches the 3 notes or more that its stationary distribution has (docs/music.md)."""
+    import checkpoints
+    import os
+    ck = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "parameter_checkpoints", "benchmarks", "nottingham_paper.ckpt")
+    if not checkpoints.exists(ck):
+        pytest.skip("parameter_checkpoints/benchmarks/nottingham_paper.ckpt is not in this checkout")
+    reader = tf.train.load_checkpoint(ck)
+    W, bv, bh, Wuv, Wuh, u0 = (reader.get_tensor(n) for n in ("W", "bv", "bh", "Wuv", "Wuh", "u0"))
+    n = 300
+    bv_t, bh_t = np.tile(bv + u0 @ Wuv, (n, 1)), np.tile(bh + u0 @ Wuh, (n, 1))
+    silence = np.zeros_like(bv_t)
+    voices = {}
+    for name, k_from_silence in (("short", 0), ("long", 1000)):
+        drawn = run(RBM.generation_sample(tf.constant(silence), tf.constant(W), tf.constant(bv_t), tf.constant(bh_t),
+                                          25, tf.constant(SEED), fused=False, k_from_silence=k_from_silence))
+        voices[name] = drawn.sum(1)
+    plain = run(RBM.gibbs_sample(tf.constant(silence), tf.constant(W), tf.constant(bv_t), tf.constant(bh_t), 25,
+                                 tf.constant(SEED), fused=False)).sum(1)
+    assert plain.mean() < 1.5 and (plain <= 1).mean() > 0.6          # the collapse
+    assert voices["long"].mean() > 2.5 and (voices["long"] <= 1).mean() < 0.4
+    assert voices["long"].mean() > voices["short"].mean() + 0.5

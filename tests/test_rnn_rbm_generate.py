@@ -189,8 +189,13 @@ def test_stats_prints_one_line_per_song_from_its_midi(trained, capsys):
     paths = rnn_rbm_generate.main([ckpt, "--out", out, "--num-songs", "2", "--length", "8", "--seed", "1", "--quiet",
                                    "--no-png", "--stats"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
+    polyphony, silent = [], []
     for path, line in zip(paths, lines):
         notes, n_steps = midi_manipulation.midi_to_notes(path)
         assert line.startswith(f"{path}: {len(notes) / (n_steps / 16):.1f} notes/bar, polyphony ")
-        assert re.search(r"key fit \d\.\d\d( \([A-G][#b]? (major|minor)\))?, repetition \d\.\d\d$", line)
+        assert re.search(r"silent \d+%, key fit \d\.\d\d( \([A-G][#b]? (major|minor)\))?, repetition \d\.\d\d$", line)
+        counts = midi_manipulation.notes_to_piano_roll(notes, n_steps, 0, 127, False).sum(1)
+        polyphony.append(counts[counts > 0].mean() if (counts > 0).any() else 0.0)
+        silent.append((counts == 0).mean())
+    assert lines[2] == f"mean of 2 songs: polyphony {np.mean(polyphony):.2f}, silent {100 * np.mean(silent):.1f}%"
