@@ -199,3 +199,15 @@ def test_stats_prints_one_line_per_song_from_its_midi(trained, capsys):
         polyphony.append(counts[counts > 0].mean() if (counts > 0).any() else 0.0)
         silent.append((counts == 0).mean())
     assert lines[2] == f"mean of 2 songs: polyphony {np.mean(polyphony):.2f}, silent {100 * np.mean(silent):.1f}%"
+
+
+def test_gibbs_study_prints_its_two_tables(trained, tmp_path, capsys):
+    import pickle
+    import gibbs_study
+    song = [[60 + (t % 3), 64, 67] for t in range(60)]          # 12 rows of 5 steps
+    data = tmp_path / "tiny.pickle"
+    data.write_bytes(pickle.dumps({"train": [song, song[3:]], "test": [song]}))
+    gibbs_study.main([str(trained / "ckpt" / "epoch_1.ckpt"), str(data), "--chains", "5", "--quiet"])
+    out = capsys.readouterr().out
+    assert out.startswith("12 frames of 1 test songs") and out.count(" k ") == 8 + 9
+    assert "from the data's first frames       k  10000" in out
