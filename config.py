@@ -11,7 +11,7 @@ import midi_manipulation
 
 
 PRETRAIN, TRAIN, GENERATE = "pretrain", "train", "generate"   # the scripts that offer a field as an option
-MODELS = ("rnn-rbm", "rnn-nade", "rnn")      # --model: the frame distributions of rnn_rbm.CONDITIONALS
+MODELS = ("rnn-rbm", "rnn-nade", "rnn", "rtrbm")      # --model: the frame distributions of rnn_rbm.CONDITIONALS
 
 
 def _field(scripts, default, help):
@@ -31,9 +31,10 @@ class HParams:
     # model
     model: str = _field((PRETRAIN,), "rnn-rbm", "the distribution of each frame given the RNN: 'rnn-rbm' (an RBM, "
                         "the post's), 'rnn-nade' (a NADE, the paper's RNN-NADE: exact likelihood) or 'rnn' "
-                        "(independent Bernoulli units, the paper's RNN)")
+                        "(independent Bernoulli units, the paper's RNN) or 'rtrbm' (the RTRBM: the RBM's hidden units are the "
+                        "recurrent state, with no RNN of their own)")
     n_hidden: int = _field((PRETRAIN,), 50, "hidden units of the RBM or NADE")
-    n_hidden_recurrent: int = _field((PRETRAIN,), 100, "RNN hidden units")
+    n_hidden_recurrent: int = _field((PRETRAIN,), 100, "RNN hidden units (the RTRBM has none: its state is its n_hidden)")
     cell: str = _field((PRETRAIN,), "rnn", "the recurrence u_t: 'rnn' (the paper's tanh RNN), 'lstm' or 'gru'")
     init_std_W: float = _field((PRETRAIN,), 0.01, "stddev of the initial RBM weights W")
     init_std_rnn: float = _field((PRETRAIN,), 0.0001, "stddev of the initial RNN weights Wuh, Wuv, Wvu, Wuu")
@@ -116,6 +117,9 @@ class HParams:
         if self.model == "rnn" and self.rnn_pretrain_epochs:
             raise ValueError("--model rnn is the RNN that --rnn-pretrain-epochs pretrains: set it to 0 and train "
                              "the model with rnn_rbm_train.py")
+        if self.model == "rtrbm" and (self.cell != "rnn" or self.rnn_pretrain_epochs):
+            raise ValueError("--model rtrbm: its recurrent state is its RBM's hidden units, so it has no --cell "
+                             "(leave it rnn) and no RNN to pretrain (leave --rnn-pretrain-epochs 0)")
         if self.cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"--cell must be rnn, lstm or gru, got {self.cell!r}")
         if self.optimizer not in ("sgd", "adam"):

@@ -11,7 +11,7 @@ checkpoint harmonizes it `--draws` times. One row per source:
 
 - ACC below: frame accuracy (Bay et al. 2009, as rnn_rbm_evaluate.py's) of the notes below
   each step's top note, against the real song's below its top note;
-- overlap: music_stats' mean overlap of the songs against the real ones (the same features,
+- overlap: music_stats' mean overlap of the songs against the real ones, each once (the same features,
   windows and densities; the folders are written under --out, for `music_stats.py`); for the
   real songs, its ceiling: one random half of them (each once) against the other;
 - parallels: parallel fifths and octaves between any two voices per 100 steps
@@ -102,8 +102,8 @@ def overlap(generated, real, hp):
 
 def ceiling(real, hp, rng):
     """music_stats.py's ceiling: one random half of the real songs against the other half (NaN
-    for fewer than 4 songs, whose halves have no distances among themselves)."""
-    if len(real) < 4:
+    for fewer than 8 songs, whose halves are too small for densities of their distances)."""
+    if len(real) < 8:
         return float("nan")
     half = rng.permutation(len(real))
     return overlap([real[i] for i in half[len(real) // 2:]], [real[i] for i in half[:len(real) // 2]], hp).mean_overlap
@@ -185,7 +185,7 @@ def main(argv=None):
         folder = os.path.join(args.out, re.sub(r"[^\w.-]+", "_", label.replace(", ", "_")))
         write_folder(rolls, folder, hp, names)
         acc = frame_accuracy(rolls, real, hp.n_notes)
-        similar = ceiling(songs, hp, rng) if label == "real songs" else overlap(rolls, real, hp).mean_overlap
+        similar = ceiling(songs, hp, rng) if label == "real songs" else overlap(rolls, songs, hp).mean_overlap
         print(f"{label:{width}} {100 * acc:9.1f}% {similar:8.3f} "
               f"{parallels_per_100(rolls, hp.n_notes):14.2f}")
     log.info("MIDI files under %s; e.g. python music_stats.py %s --real %s", args.out,

@@ -10,8 +10,10 @@ u0. The RBM at t is conditioned on u_{t-1} only, so it never sees v_t.
 
 hp.model picks the frame's distribution (CONDITIONALS): 'rnn-rbm' the RBM above (RBM.py),
 'rnn-nade' a NADE with the same two biases (NADE.py, the paper's RNN-NADE; exact likelihood),
-'rnn' independent Bernoulli units with log-odds bv_t (the paper's RNN). hp.cell picks the
-recurrence: 'rnn' above, 'lstm' or 'gru'.
+'rnn' independent Bernoulli units with log-odds bv_t (the paper's RNN), 'rtrbm' the RTRBM
+(Sutskever, Hinton & Taylor 2008), whose recurrent state is the RBM's own hidden expectation,
+r_t = sigmoid(v_t W + bh_t), with bh_t = bh + r_{t-1} Wuh and bv_t = bv + r_{t-1} Wuv
+(recurrence_view). hp.cell picks the recurrence of the others: 'rnn' above, 'lstm' or 'gru'.
 
 This module only builds graphs: no Session and no file I/O.
 """
@@ -65,9 +67,11 @@ Generator = collections.namedtuple("Generator", [
 
 # The variables of each model: the recurrence's (Wvu, Wuu, bu, u0), the biases' weights, and the
 # frame distribution's own (FRAME_PARAMS).
-FRAME_PARAMS = {"rnn-rbm": ("W", "bv", "bh"), "rnn-nade": ("W", "V", "bv", "bh"), "rnn": ("bv",)}
+FRAME_PARAMS = {"rnn-rbm": ("W", "bv", "bh"), "rnn-nade": ("W", "V", "bv", "bh"), "rnn": ("bv",),
+                "rtrbm": ("W", "bv", "bh")}
 MODEL_PARAMS = {model: own + (("Wuh", "Wuv") if "bh" in own else ("Wuv",)) + ("Wvu", "Wuu", "bu", "u0")
                 for model, own in FRAME_PARAMS.items()}
+MODEL_PARAMS["rtrbm"] = ("W", "bv", "bh", "Wuh", "Wuv", "u0")       # its recurrence is the RBM's W and bh, and Wuh
 WEIGHTS = ("W", "V", "Wuh", "Wuv", "Wvu", "Wuu")     # what --weight-decay shrinks
 
 
@@ -78,7 +82,7 @@ def variables(p):
 
 def create_params(hp):
     """The model's variables, named as in the paper; those hp.model does not use are None."""
-    nv, nh, nr = hp.n_visible, hp.n_hidden, hp.n_hidden_recurrent
+    nv, nh, nr = hp.n_visible, hp.n_hidden, recurrent_units(hp)
 
     def normal(shape, std, name):
         return tf.Variable(tf.random.normal(shape, stddev=std), name=name)
@@ -113,9 +117,32 @@ def create_params(hp):
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
+def recurrent_units(hp):
+    """Units of the recurrent state u: n_hidden_recurrent, or for the RTRBM its RBM's n_hidden."""
+    return hp.n_hidden if hp.model == "rtrbm" else hp.n_hidden_recurrent
+
+
 def state_size(hp):
-    """Width of the recurrent state: n_hidden_recurrent, twice that for an LSTM (output and cell)."""
-    return hp.n_hidden_recurrent * (2 if hp.cell == "lstm" else 1)
+    """Width of the recurrent state: recurrent_units, twice that for an LSTM (output and cell)."""
+    return recurrent_units(hp) * (2 if hp.cell == "lstm" else 1)
+
+
+def recurrence_view(hp, p):
+    """The Params that the recurrence and conditional_biases read: p itself, except for the RTRBM.
+
+    The RTRBM's state r_t = sigmoid(v_t W + bh + r_{t-1} Wuh) is, with sigmoid(z) = (1 + tanh(z/2)) / 2,
+    r_t = (1 + s_t) / 2 for the tanh cell s_t = tanh(v_t (W/2) + (bh/2 + 1 Wuh/4) + s_{t-1} (Wuh/4)), and
+    its biases bh + r_{t-1} Wuh = (bh + 1 Wuh/2) + s_{t-1} (Wuh/2), and likewise bv_t. So the paper's rnn
+    cell, with its hand-written backward pass, runs the RTRBM on these tensors of its variables; the
+    state u carried and fed back is s, and u0 is s_0 (r_0 = 1/2 where u0 = 0). Gradients flow to W,
+    bh, Wuh, Wuv and bv through both the RBM and the recurrence.
+    """
+    if hp.model != "rtrbm":
+        return p
+    column_sums = lambda a: tf.reduce_sum(a, 0)
+    return p._replace(Wvu=0.5 * p.W, bu=0.5 * p.bh + 0.25 * column_sums(p.Wuh), Wuu=0.25 * p.Wuh,
+                      Wuh=0.5 * p.Wuh, bh=p.bh + 0.5 * column_sums(p.Wuh),
+                      Wuv=0.5 * p.Wuv, bv=p.bv + 0.5 * column_sums(p.Wuv))
 
 
 def initial_state(cell, p):
@@ -489,6 +516,8 @@ CONDITIONALS = {
                            score=_rbm_score, sample_given=_rbm_sample_given),
     "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample, _nade_sample_given),
     "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample, sample_given=_bernoulli_sample_given),
+    "rtrbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost,
+                         score=_rbm_score, sample_given=_rbm_sample_given),
 }
 
 
@@ -646,9 +675,10 @@ def build_training_graph(hp, blocks=1, lanes=None):
     blocks (gibbs_blocks)."""
     nv = hp.n_visible
     p = create_params(hp)
+    view = recurrence_view(hp, p)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp, lanes)
-    u_tm1, u_last = rnn_states(x, u_carry, reset, p, hp.cell)
-    bv_t, bh_t = conditional_biases(u_tm1, p)
+    u_tm1, u_last = rnn_states(x, u_carry, reset, view, hp.cell)
+    bv_t, bh_t = conditional_biases(u_tm1, view)
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
     bv_rows = tf.reshape(bv_t, [-1, nv])                                                 # [lanes * time, nv]
@@ -715,16 +745,17 @@ def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
     `fused` lets XLA fuse the sampling arithmetic: faster for hundreds of songs, slower for a few.
     `blocks` (fused only) cuts the songs into that many side-by-side Gibbs chains.
     """
-    nv, nr, ns = hp.n_visible, hp.n_hidden_recurrent, state_size(hp)
+    nv, nr, ns = hp.n_visible, recurrent_units(hp), state_size(hp)
     p = create_params(hp)
+    view = recurrence_view(hp, p)
     primer = tf.placeholder_with_default(tf.zeros([0, nv]), [None, nv], name="primer")  # [primer_rows, nv]
     n_songs = tf.placeholder_with_default(1, [], name="n_songs")
     n_steps = tf.placeholder(tf.int32, [], name="n_steps")
     seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
     first_step = tf.placeholder_with_default(tf.constant(0, tf.int64), [], name="first_step")
 
-    u_primed = tf.foldl(lambda u, v: rnn_step(u, v, p, hp.cell), primer,
-                        initializer=initial_state(hp.cell, p))                           # [state]
+    u_primed = tf.foldl(lambda u, v: rnn_step(u, v, view, hp.cell), primer,
+                        initializer=initial_state(hp.cell, view))                        # [state]
     v_primed = tf.concat([tf.zeros([1, nv]), primer], axis=0)[-1]                       # [nv]: zeros if no primer
     u_start = tf.placeholder_with_default(tf.tile(u_primed[None, :], [n_songs, 1]), [None, ns], name="u_start")
     v_start = tf.placeholder_with_default(tf.tile(v_primed[None, :], [n_songs, 1]), [None, nv], name="v_start")
@@ -732,7 +763,7 @@ def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
     clamp_values = tf.placeholder(tf.float32, [None, None, nv], name="clamp_values") if harmonize else None  # [n_steps, n_songs or 1, nv]
 
     def body(t, u_tm1, v_tm1, music):
-        bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), p)
+        bv_t, bh_t = conditional_biases(output(hp.cell, u_tm1, nr), view)
         step_seed = RBM.offset_seed(seed, (first_step + tf.cast(t, tf.int64)) * RBM.SEED_STRIDE)
         clamp = None
         if harmonize:
@@ -741,7 +772,7 @@ def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
         v_t = best_of_sample(CONDITIONALS[hp.model], hp.best_of, v_tm1, p, bv_t, bh_t,
                              (hp.k_generate, hp.k_from_silence), step_seed,
                              fused, blocks, voice_misses(hp), clamp, hp.particles)
-        return t + 1, rnn_step(u_tm1, v_t, p, hp.cell), v_t, music.write(t, v_t)
+        return t + 1, rnn_step(u_tm1, v_t, view, hp.cell), v_t, music.write(t, v_t)
 
     music = tf.TensorArray(tf.float32, size=n_steps, element_shape=[None, nv])
     _, u_end, v_end, music = tf.while_loop(lambda t, *_: t < n_steps, body,
@@ -766,8 +797,9 @@ def build_conditional_biases_graph(hp):
     x = tf.placeholder(tf.float32, [None, None, hp.n_visible], name="x")                  # [lanes, time, nv]
     lanes, steps = tf.shape(x)[0], tf.shape(x)[1]
     song_starts = tf.concat([tf.ones([lanes, 1]), tf.zeros([lanes, steps - 1])], axis=1)   # [lanes, time]
-    u_tm1, _ = rnn_states(x, tf.zeros([lanes, state_size(hp)]), song_starts, p, hp.cell)
-    bv_t, bh_t = conditional_biases(u_tm1, p)
+    view = recurrence_view(hp, p)
+    u_tm1, _ = rnn_states(x, tf.zeros([lanes, state_size(hp)]), song_starts, view, hp.cell)
+    bv_t, bh_t = conditional_biases(u_tm1, view)
     return ConditionalBiases(x=x, bv_t=bv_t, bh_t=bh_t, params=p)
 
 

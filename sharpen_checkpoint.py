@@ -66,6 +66,11 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None, voices=None):
     if best_of is not None and best_of < 1:
         raise ValueError(f"--best-of {best_of}: give at least 1 candidate per row (1: plain sampling)")
     checkpoints.check_exists(checkpoint, "pass a checkpoint written by rnn_rbm_train.py")
+    model = checkpoints.load_hparams(checkpoint)[0].model
+    if model not in SCALED and alpha != 1:
+        raise ValueError(f"{checkpoint} is an {model}, whose RBM weights W are also its recurrence's: scaling them "
+                         "would change the state it generates from, not only its temperature. Use --best-of to "
+                         "lower the temperature of its rows instead (with --alpha 1)")
     if checkpoints.resolve(out) == checkpoint:
         raise ValueError(f"{out} is the input checkpoint; give the sharpened one a new name")
     if checkpoints.exists(out):
@@ -76,7 +81,7 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None, voices=None):
         saver = checkpoints.make_saver(params)
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
-            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED[hp.model]])
+            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED.get(hp.model, ())])
             run.update(alpha=round(run.get("alpha", 1.0) * alpha, 12), sharpened_from=checkpoint)   # 1.5 * 1.2: 1.8
             hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of),
                                                                 ("voices", voices)) if value is not None}).validate()
@@ -84,7 +89,7 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None, voices=None):
     draws = f"the likeliest of {hp.best_of} draws" if hp.best_of > 1 else "one draw"
     if hp.voices and hp.best_of > 1:
         draws += f" (of those that sound {hp.voices} notes in the most 16ths)"
-    chains = f" of {hp.k_generate} Gibbs steps" if hp.model == "rnn-rbm" else ""
+    chains = f" of {hp.k_generate} Gibbs steps" if not rnn_rbm.exact(hp) else ""
     log.info("wrote %s: %s at alpha %g; rnn_rbm_generate.py takes %s%s per row", out, checkpoint, run["alpha"],
              draws, chains)
     return out

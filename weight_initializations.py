@@ -123,7 +123,8 @@ def main(argv=None):
     done = (run["epoch"], 0) if run["stage"] == "rbm" else (hp.pretrain_epochs, run["epoch"])
     if resumed:
         log.info("resuming %s after %s pretraining epoch %d", resumed, run["stage"].upper(), run["epoch"])
-    frame = {"rnn-rbm": f"RBM with CD-{hp.pretrain_k}", "rnn-nade": "NADE", "rnn": "Bernoulli units"}[hp.model]
+    frame = {"rnn-rbm": f"RBM with CD-{hp.pretrain_k}", "rnn-nade": "NADE", "rnn": "Bernoulli units",
+             "rtrbm": f"RBM with CD-{hp.pretrain_k}"}[hp.model]
     log.info("pretraining a %d x %d %s (%s, %s cell) on %d rows for %d epochs",
              hp.n_visible, hp.n_hidden, frame, hp.model, hp.cell, len(rows), hp.pretrain_epochs)
 

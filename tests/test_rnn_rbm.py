@@ -76,6 +76,8 @@ def song(seed, steps=7):
 @pytest.mark.parametrize("model_name", config.MODELS)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_the_distribution_at_t_never_sees_v_t_whatever_the_model_and_cell(model_name, cell):
+    if model_name == "rtrbm" and cell != "rnn":
+        pytest.skip("an RTRBM has no --cell: its recurrence is its RBM's hidden units")
     hp = HP.replace(model=model_name, cell=cell, init_std_W=0.5)
     graph = tf.Graph()
     with graph.as_default():
@@ -519,3 +521,59 @@ def test_generation_steps_the_state_as_training_does(cell):
             u_primed = sess.run(gen.u_start, {gen.primer: primer, gen.n_songs: 1})
     np.testing.assert_allclose(u_primed[0], np_rnn(primer, p, cell)[3], atol=1e-5)
     assert u_primed.shape == (1, rnn_rbm.state_size(hp))
+
+
+def test_the_rtrbm_state_is_its_rbms_hidden_expectation_as_in_the_paper():
+    """r_t = sigmoid(v_t W + bh_t), bh_t = bh + r_{t-1} Wuh, bv_t = bv + r_{t-1} Wuv, r_0 = (1 + u0) / 2,
+    in NumPy, against the training graph, the generation graph's steps and the gradient by finite
+    differences through both the RBM and the recurrence."""
+    hp = HP.replace(model="rtrbm", init_std_W=0.5, init_std_rnn=0.5)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(2)
+        m = rnn_rbm.build_training_graph(hp)
+        assert m.params.Wvu is None and m.params.Wuu is None and m.params.bu is None
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            rng = np.random.default_rng(0)
+            sess.run([m.params.u0.assign(rng.uniform(-0.9, 0.9, hp.n_hidden)),
+                      m.params.bh.assign(rng.normal(0, 1, hp.n_hidden)), m.params.bv.assign(rng.normal(0, 1, hp.n_visible))])
+            W, bv, bh, Wuh, Wuv, u0 = sess.run([m.params.W, m.params.bv, m.params.bh, m.params.Wuh, m.params.Wuv,
+                                                 m.params.u0])
+            x = song(4)
+            got_bv, got_bh = sess.run([m.bv_t, m.bh_t], {m.x: x[None]})
+    r, want_bv, want_bh = (1 + u0) / 2, [], []
+    for v in x:
+        want_bv.append(bv + r @ Wuv)
+        want_bh.append(bh + r @ Wuh)
+        r = sigmoid(v @ W + want_bh[-1])
+    np.testing.assert_allclose(got_bv[0], want_bv, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_bh[0], want_bh, rtol=1e-4, atol=1e-5)
+
+
+def test_the_rtrbm_gradient_reaches_its_weights_through_the_recurrence():
+    hp = HP.replace(model="rtrbm", init_std_W=0.5, init_std_rnn=0.5)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(2)
+        m = rnn_rbm.build_training_graph(hp)
+        target = tf.reduce_sum(tf.sin(m.bh_t)) + tf.reduce_sum(tf.cos(m.bv_t))      # a smooth function of the biases
+        grads = tf.gradients(target, [m.params.W, m.params.Wuh, m.params.u0])
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            x = {m.x: song(5)[None]}
+            analytic = sess.run(grads, x)
+            for var, g in zip([m.params.W, m.params.Wuh, m.params.u0], analytic):
+                value = sess.run(var)
+                index = tuple(np.unravel_index(np.argmax(np.abs(g)), g.shape))
+                eps = 1e-2
+                for sign in (1, -1):
+                    bumped = value.copy()
+                    bumped[index] += sign * eps
+                    sess.run(var.assign(bumped))
+                    if sign == 1:
+                        up = sess.run(target, x)
+                    else:
+                        down = sess.run(target, x)
+                sess.run(var.assign(value))
+                assert g[index] == pytest.approx((up - down) / (2 * eps), rel=2e-2)

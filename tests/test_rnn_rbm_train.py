@@ -16,6 +16,7 @@ import rnn_rbm
 import rnn_rbm_evaluate
 import rnn_rbm_generate
 import rnn_rbm_train
+import sharpen_checkpoint
 import training
 import weight_initializations
 from conftest import ROOT, TINY_MODEL, TINY_TRAIN, run_cli, run_in, weights, touch_shipped
@@ -234,7 +235,7 @@ def test_training_draws_its_loss_curve(tiny_run):
 
 
 @pytest.mark.parametrize("model, cell", [("rnn-rbm", "lstm"), ("rnn-rbm", "gru"), ("rnn-nade", "rnn"),
-                                         ("rnn-nade", "lstm"), ("rnn", "rnn"), ("rnn", "gru")])
+                                         ("rnn-nade", "lstm"), ("rnn", "rnn"), ("rnn", "gru"), ("rtrbm", "rnn")])
 def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(tmp_path, monkeypatch, capsys, model,
                                                                                cell):
     path = str(tmp_path / "tiny.pickle")
@@ -243,7 +244,7 @@ def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(t
     init_dir = str(tmp_path / "init")
     assert weight_initializations.main([*common, "--checkpoint-dir", init_dir, "--preset", "paper", "--cell", cell,
                                         "--model", model, "--n-hidden", "6", "--n-hidden-recurrent", "5",
-                                        "--pretrain-epochs", "1", "--rnn-pretrain-epochs", "0" if model == "rnn" else "1",
+                                        "--pretrain-epochs", "1", "--rnn-pretrain-epochs", "0" if model in ("rnn", "rtrbm") else "1",
                                         "--optimizer", "adam"]) == 0
     init = os.path.join(init_dir, "initialized.ckpt")
     assert checkpoints.load_hparams(init)[0].cell == cell
@@ -257,7 +258,12 @@ def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(t
     monkeypatch.undo()
     assert rnn_rbm_train.main(["2", "--resume", "--checkpoint-dir", str(tmp_path / "broken"), *common]) == 0
     straight, resumed = (weights(str(tmp_path / run / "epoch_2.ckpt")) for run in ("straight", "broken"))
-    assert straight["Wuu"].shape == (5, 5 * rnn_rbm.GATES[cell])
+    if model == "rtrbm":                      # its state is its 6 hidden units; no RNN of its own
+        assert straight["Wuh"].shape == (6, 6) and "Wuu" not in straight
+        with pytest.raises(ValueError, match="also its recurrence's"):
+            sharpen_checkpoint.sharpen(str(tmp_path / "straight" / "epoch_2.ckpt"), str(tmp_path / "sharp.ckpt"), 1.5)
+    else:
+        assert straight["Wuu"].shape == (5, 5 * rnn_rbm.GATES[cell])
     for name in straight:
         np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
@@ -270,4 +276,4 @@ def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(t
     out = capsys.readouterr()
     ll = float(out.out.strip().splitlines()[-1].split("LL/frame ")[1].split()[0])
     assert -60 < ll < 0
-    assert ("exact LL" in out.err) == (model != "rnn-rbm")
+    assert ("exact LL" in out.err) == rnn_rbm.exact(checkpoints.load_hparams(last)[0])
