@@ -66,6 +66,8 @@ RECIPES = {
     "rnn": dict(pretrain=["--pretrain-epochs", "0"], lrs=(3e-3, 1e-2),
                 select=evaluation.Settings(chains=10), final=evaluation.Settings()),
 }
+RECIPES["rtrbm"] = RECIPES["rnn-rbm"]       # an RBM at every frame too: CD pretraining, AIS
+AIS_MODELS = ("rnn-rbm", "rtrbm")           # no exact likelihood: valid and test by AIS
 TRAIN = ["--optimizer", "adam", "--batch-songs", "8"]   # every model: Adam over 8 lanes of songs
 PRETRAIN_SHARE = 0.1       # of the budget, at most, for pretraining
 SEGMENT_SHARE = 1 / 12     # of the budget, about, per segment of training
@@ -108,7 +110,7 @@ class Recipe:
         frames = {split: [len(song) for song in data[split] if len(song)] for split in ("valid", "test")}
         self.valid_frames, self.test_frames = sum(frames["valid"]), sum(frames["test"])
         self.select, self.final = self.recipe["select"], self.recipe["final"]
-        if args.model == "rnn-rbm":      # AIS on the first songs of valid, up to SELECT_FRAMES frames
+        if args.model in AIS_MODELS:      # AIS on the first songs of valid, up to SELECT_FRAMES frames
             songs = max(1, next((i for i in range(len(frames["valid"])) if sum(frames["valid"][:i + 1]) > SELECT_FRAMES),
                                 len(frames["valid"])))
             self.select = self.select._replace(max_songs=songs)
@@ -151,7 +153,7 @@ class Recipe:
         """An evaluation's work per frame, in units its time is proportional to: for AIS, the Gibbs
         steps of a frame (the base's chains of k_generate steps, then chains x betas); for an exact
         model, its LL and then the chains that sample ACC."""
-        if self.args.model == "rnn-rbm":
+        if self.args.model in AIS_MODELS:
             return settings.base_chains * config.preset("paper").k_generate + settings.chains * settings.betas
         return settings.chains + EXACT_LL_CHAINS
 
@@ -170,7 +172,7 @@ class Recipe:
         """An RNN-RBM's test AIS settings, once an evaluation has been timed: the recipe's where they
         fit in TEST_SHARE of the budget; else fewer betas, then fewer chains, down to the ones that
         select on valid (whose time the test then takes, fitting or not)."""
-        if self.args.model != "rnn-rbm":
+        if self.args.model not in AIS_MODELS:
             return
         share, full = TEST_SHARE * 60.0 * self.args.minutes, self.final
         if self.test_seconds(full) > share:
@@ -310,7 +312,7 @@ class Recipe:
                 best = max(best, self.descend("tuned_", tuned, folder, lr / LR_DROP ** 2, 0))
         # 5. test, once
         self.record.update(chosen=best[1], chosen_valid_ll=best[0])
-        final = ["--chains", self.final.chains] + (["--betas", self.final.betas] if self.args.model == "rnn-rbm" else [])
+        final = ["--chains", self.final.chains] + (["--betas", self.final.betas] if self.args.model in AIS_MODELS else [])
         last = self.run("rnn_rbm_evaluate.py", best[1], "--dataset", self.args.dataset, "--split", "test", *final,
                         "--quiet").strip().splitlines()[-1]
         self.record.update(test_ll=float(re.search(r"LL/frame (\S+)", last).group(1)), test_line=last,
