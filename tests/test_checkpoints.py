@@ -54,9 +54,10 @@ def test_every_shipped_checkpoint_loads_and_the_older_flat_layout_means_an_rnn_r
     with open(path + ".hparams.json") as f:
         record = json.load(f)
     hp, run = checkpoints.load_hparams(path)
-    if "nade" in name or "lstm" in name or "sharpened" in name:   # written after --model and --cell came, in the current layout
+    if any(word in name for word in ("nade", "lstm", "sharpened", "rtrbm")):   # written after --model and --cell came
         assert set(record) == {"hparams", "run"}
-        assert hp.model == ("rnn-nade" if "nade" in name else "rnn-rbm") and hp.cell == ("lstm" if "lstm" in name else "rnn")
+        model = next((m for m in ("rnn-nade", "rtrbm") if m.replace("rnn-", "") in name), "rnn-rbm")
+        assert hp.model == model and hp.cell == ("lstm" if "lstm" in name else "rnn")
         return
     flat = record
     assert "hparams" not in flat                     # the older layout, kept as it was written
