@@ -151,20 +151,16 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None):
     """
     if isinstance(k, int):
         check_chain_length(k)
-    if clamp is None:
-        clamp = (tf.zeros_like(v), tf.zeros_like(v))
-        held = lambda v_i, mask, values: v_i
-    else:
-        held = lambda v_i, mask, values: v_i + mask * (values - v_i)
+    def chain(v, bv, bh, clamp, first_row):
+        held = (lambda v_i: v_i) if clamp is None else (lambda v_i: v_i + clamp[0] * (clamp[1] - v_i))
 
-    def chain(v, bv, bh, mask, values, first_row):
         def body(i, v_i):
-            return i + 1, held(gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused, first_row).v, mask, values)
+            return i + 1, held(gibbs_step(v_i, W, bv, bh, offset_seed(seed, 2 * i), fused, first_row).v)
 
-        return tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), held(v, mask, values)], back_prop=False)[1]
+        return tf.while_loop(lambda i, v_i: i < k, body, [tf.constant(0), held(v)], back_prop=False)[1]
 
     if blocks == 1:
-        return tf.stop_gradient(chain(v, bv, bh, *clamp, 0))
+        return tf.stop_gradient(chain(v, bv, bh, clamp, 0))
     if not fused:
         raise ValueError("Gibbs chains in blocks need fused sampling")
     rows = tf.shape(v)[0]
@@ -174,7 +170,8 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None):
         a = tf.convert_to_tensor(a)
         return a[bounds[b]:bounds[b + 1]] if a.shape.rank == 2 else a
 
-    samples = [chain(*(block(a, b) for a in (v, bv, bh) + tuple(clamp)), bounds[b]) for b in range(blocks)]
+    samples = [chain(block(v, b), block(bv, b), block(bh, b), None if clamp is None else [block(a, b) for a in clamp],
+                     bounds[b]) for b in range(blocks)]
     return tf.stop_gradient(tf.concat(samples, axis=0))
 
 

@@ -120,10 +120,10 @@ def load_songs(folder, hp, cache_dir=DEFAULT_CACHE, min_rows=2):
     paths = find_midi_files(folder)
     if not paths:
         raise ValueError(f"no .mid or .midi files under {folder!r}; put MIDI files there or pass --data <folder>")
-    held_out = set(held_out_paths(folder))
+    held_out = [p for p in paths if os.path.basename(p) in HELD_OUT] if is_default_data(folder) else []
     if held_out:
         log.info("leaving out %d chorales held out for harmonization: %s", len(held_out),
-                 ", ".join(sorted(os.path.basename(p) for p in held_out)))
+                 ", ".join(os.path.basename(p) for p in held_out))
         paths = [p for p in paths if p not in held_out]
     songs, skipped = [], collections.Counter()
     quiet = len(paths) < 20 or not log.isEnabledFor(logging.INFO)

@@ -125,8 +125,7 @@ def clamp_rows(melody, hp):
 
 def melody_roll(melody, hp):
     """The tune alone as a piano roll [steps, frame_size] (its clamped 'on' units)."""
-    mask, values = clamp_steps(melody, hp)
-    return values
+    return clamp_steps(melody, hp)[1]
 
 
 def melody_from_roll(roll, hp):

@@ -94,10 +94,9 @@ def to_notes(roll, hp):
 def overlap(generated, real, hp):
     """music_stats.py's mean overlap of `generated` against `real` (rolls), in its windows."""
     real_notes = [to_notes(roll, hp) for roll in real]
-    bars = max(1, int(np.median([n for _, n in real_notes])) // music_features.STEPS_PER_BAR)
-    cut = lambda songs: [w for song in songs for w in music_features.windows(song, bars)]
-    reference = music_features.set_features(cut(real_notes))
-    return music_features.compare(reference, music_features.set_features(cut([to_notes(r, hp) for r in generated])))
+    bars = music_features.median_bars(real_notes)
+    return music_features.compare(music_features.windowed_features(real_notes, bars),
+                                  music_features.windowed_features([to_notes(r, hp) for r in generated], bars))
 
 
 def ceiling(real, hp, rng):
@@ -161,7 +160,7 @@ def main(argv=None):
     songs, train = real_songs(args.data, args.split, hp)
     clamp, melodies = clamps_of(songs, hp, args.draws)
     lengths = [len(m.pitch) for m in melodies for _ in range(args.draws)]
-    real = [song[:n] for song in songs for n in [len(song)] for _ in range(args.draws)]
+    real = [song for song in songs for _ in range(args.draws)]
     names = [f"{i:03d}_{d}" for i in range(len(songs)) for d in range(args.draws)]
     rng = np.random.default_rng(args.seed)
 

@@ -199,6 +199,16 @@ def windows(song, bars):
     return out
 
 
+def median_bars(songs):
+    """The window music_stats.py compares in: the median length of `songs` ((notes, n_steps)), in bars."""
+    return max(1, int(np.median([n_steps for _, n_steps in songs])) // STEPS_PER_BAR)
+
+
+def windowed_features(songs, bars):
+    """set_features of every window of `bars` bars of `songs`."""
+    return set_features([window for song in songs for window in windows(song, bars)])
+
+
 def song_features(notes, n_steps):
     """{feature name: 1-D array} of one song."""
     notes = np.asarray(notes, np.int64).reshape(-1, 3)

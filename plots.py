@@ -52,11 +52,15 @@ def _draw_roll(ax, roll, n_keys, low, high, lowest_note, articulation, title, me
         return play[:, low:high + 1].T * 1.0 + strike[:, low:high + 1].T * 1.0   # 1 = held, 2 = struck
     bars = len(roll) / STEPS_PER_BAR
     extent = (0, bars, low - 0.5 + lowest_note, high + 0.5 + lowest_note)
-    tune = np.zeros_like(roll) if melody is None else np.asarray(melody)[:len(roll)] != 0
-    tune = np.vstack([tune, np.zeros((len(roll) - len(tune), roll.shape[1]), bool)])
-    ax.imshow(image(roll & ~tune), origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=2,
-              interpolation="nearest", extent=extent)
+    tune = None
     if melody is not None:
+        tune = np.zeros_like(roll)
+        given = np.asarray(melody)[:len(roll)] != 0
+        tune[:len(given)] = given
+        roll = roll & ~tune
+    ax.imshow(image(roll), origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=2,
+              interpolation="nearest", extent=extent)
+    if tune is not None:
         ax.imshow(np.ma.masked_equal(image(tune), 0), origin="lower", aspect="auto", cmap="Oranges", vmin=0, vmax=2.2,
                   interpolation="nearest", extent=extent)
     c_keys = [p for p in range(low + lowest_note, high + lowest_note + 1) if p % 12 == 0]
