@@ -116,7 +116,7 @@ def sample_bernoulli(probs, seed):
         return tf.cast(uniform16(probs, seed) < probs * 65536.0, probs.dtype)
 
 
-def _activate(product, bias, seed, fused=True, first_row=0):
+def activate(product, bias, seed, fused=True, first_row=0):
     """(sigmoid(product + bias), a draw from it), the elementwise part fused.
 
     A draw is on when u / 65536 < sigmoid(logits) for its 16-bit uniform u. Fused, that is
@@ -133,8 +133,8 @@ def _activate(product, bias, seed, fused=True, first_row=0):
 
 def gibbs_step(v, W, bv, bh, seed, fused=True, first_row=0):
     """One step of block Gibbs sampling v -> h -> v'. v: [batch, n_visible]. Uses seed and seed + [0, 1]."""
-    h_prob, h = _activate(tf.matmul(v, W), bh, seed, fused, first_row)                             # [batch, n_hidden]
-    v_prob, v_new = _activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1), fused, first_row)
+    h_prob, h = activate(tf.matmul(v, W), bh, seed, fused, first_row)                             # [batch, n_hidden]
+    v_prob, v_new = activate(tf.matmul(h, W, transpose_b=True), bv, offset_seed(seed, 1), fused, first_row)
     return GibbsStep(h_prob=h_prob, h=h, v_prob=v_prob, v=v_new)                                                     # v: [batch, n_visible]
 
 
@@ -175,7 +175,8 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None):
     return tf.stop_gradient(tf.concat(samples, axis=0))
 
 
-def generation_sample(v_prev, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None, k_from_silence=0):
+def generation_sample(v_prev, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None, k_from_silence=0, silent=None,
+                      room=SEED_STRIDE - 2):
     """A generated row of each chain: gibbs_sample's k steps from v_prev, with two changes to
     where the chain starts that keep it from collapsing into silence (docs/music.md).
 
@@ -185,16 +186,18 @@ def generation_sample(v_prev, W, bv, bh, k, seed, fused=True, blocks=1, clamp=No
       takes k_from_silence steps instead. From silence, k = 25 steps leave most chains at 0 or 1
       notes where the model wants 3 or 4, and the RNN, fed that, wants silence next.
 
-    bv, bh: [batch, ...] as gibbs_sample's; clamp as gibbs_sample's. The start's draws use the
-    last seed of the stride, seed + [0, SEED_STRIDE - 1], clear of any chain's.
+    bv, bh: [batch, ...] as gibbs_sample's; clamp as gibbs_sample's. `silent` ([batch] bool) says
+    which rows start from silence where v_prev is not the frame (a DBN's top layer); by default
+    those whose v_prev has no unit on. The start's draws use the last seed of the stride,
+    seed + [0, SEED_STRIDE - 1]; the chains' seeds stay below `room`.
     """
-    check_chain_length(k_from_silence, room=SEED_STRIDE - 2)
+    check_chain_length(k_from_silence, room=room)
     drawn = tf.random.stateless_uniform(tf.shape(bv), offset_seed(seed, SEED_STRIDE - 1)) < tf.sigmoid(bv)
     start = tf.maximum(v_prev, tf.cast(drawn, v_prev.dtype))
     v = gibbs_sample(start, W, bv, bh, k, seed, fused, blocks, clamp)
     if not isinstance(k, int) or k_from_silence <= k:
         return v
-    silent = tf.where(tf.reduce_sum(v_prev, -1) < 0.5)                          # [silent rows, 1]
+    silent = tf.where(tf.reduce_sum(v_prev, -1) < 0.5 if silent is None else silent)   # [silent rows, 1]
     rows = lambda a: None if a is None else tf.gather_nd(a, silent)
 
     def longer():

@@ -13,6 +13,7 @@ import os
 import re
 
 import config
+import rnn_rbm
 from tf1 import tf
 
 DEFAULT_DIR = "parameter_checkpoints"
@@ -85,7 +86,7 @@ def load_hparams(checkpoint):
 def make_saver(params, extra=None):
     """A Saver keyed on the paper's names (W, bv, ...), whatever TF called the variables, plus
     the variables of `extra` ({name: variable}, e.g. the optimizer's moments) under their keys."""
-    own = {name: var for name, var in params._asdict().items() if var is not None}   # a model's unused fields are None
+    own = rnn_rbm.named_variables(params)          # a model's unused fields are None, a DBN's W_dbn W2, W3, ..
     return tf.train.Saver({**own, **(extra or {})}, max_to_keep=None, save_relative_paths=True)
 
 

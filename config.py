@@ -11,7 +11,7 @@ import midi_manipulation
 
 
 PRETRAIN, TRAIN, GENERATE = "pretrain", "train", "generate"   # the scripts that offer a field as an option
-MODELS = ("rnn-rbm", "rnn-nade", "rnn", "rtrbm")      # --model: the frame distributions of rnn_rbm.CONDITIONALS
+MODELS = ("rnn-rbm", "rnn-nade", "rnn", "rtrbm", "rnn-dbn")   # --model: the frame distributions of rnn_rbm.CONDITIONALS
 
 
 def _field(scripts, default, help):
@@ -32,8 +32,11 @@ class HParams:
     model: str = _field((PRETRAIN,), "rnn-rbm", "the distribution of each frame given the RNN: 'rnn-rbm' (an RBM, "
                         "the post's), 'rnn-nade' (a NADE, the paper's RNN-NADE: exact likelihood) or 'rnn' "
                         "(independent Bernoulli units, the paper's RNN) or 'rtrbm' (the RTRBM: the RBM's hidden units are the "
-                        "recurrent state, with no RNN of their own)")
+                        "recurrent state, with no RNN of their own) or 'rnn-dbn' (a DBN, --dbn-layers; with --cell lstm "
+                        "the DBN-LSTM)")
     n_hidden: int = _field((PRETRAIN,), 50, "hidden units of the RBM or NADE")
+    dbn_layers: str = _field((PRETRAIN,), "", "hidden layer sizes of --model rnn-dbn, lowest first, e.g. 150,150 "
+                             "(the first is n_hidden; '': two layers of n_hidden)")
     n_hidden_recurrent: int = _field((PRETRAIN,), 100, "RNN hidden units (the RTRBM has none: its state is its n_hidden)")
     cell: str = _field((PRETRAIN,), "rnn", "the recurrence u_t: 'rnn' (the paper's tanh RNN), 'lstm' or 'gru'")
     init_std_W: float = _field((PRETRAIN,), 0.01, "stddev of the initial RBM weights W")
@@ -85,6 +88,11 @@ class HParams:
     seed: int = _field((PRETRAIN, TRAIN), 0, "seed of NumPy and TensorFlow for pretraining and training")
 
     @property
+    def hidden_layers(self):
+        """The DBN's hidden layer sizes, lowest first: dbn_layers, or two layers of n_hidden."""
+        return parse_layers(self.dbn_layers) if self.dbn_layers else (self.n_hidden, self.n_hidden)
+
+    @property
     def n_notes(self):
         return self.highest_note - self.lowest_note + 1
 
@@ -120,6 +128,11 @@ class HParams:
         if self.model == "rtrbm" and (self.cell != "rnn" or self.rnn_pretrain_epochs):
             raise ValueError("--model rtrbm: its recurrent state is its RBM's hidden units, so it has no --cell "
                              "(leave it rnn) and no RNN to pretrain (leave --rnn-pretrain-epochs 0)")
+        if self.dbn_layers and self.model != "rnn-dbn":
+            raise ValueError(f"--dbn-layers is for --model rnn-dbn, not {self.model}; leave it out or add --model rnn-dbn")
+        if self.model == "rnn-dbn" and self.hidden_layers[0] != self.n_hidden:
+            raise ValueError(f"--dbn-layers {self.dbn_layers} starts at {self.hidden_layers[0]} hidden units but "
+                             f"--n-hidden is {self.n_hidden}: the first layer is the RBM's hidden layer; give both alike")
         if self.cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"--cell must be rnn, lstm or gru, got {self.cell!r}")
         if self.optimizer not in ("sgd", "adam"):
@@ -133,7 +146,22 @@ class HParams:
         return self
 
     def replace(self, **changes):
+        """A copy with `changes`; --dbn-layers given without --n-hidden sets n_hidden to its first layer."""
+        if changes.get("dbn_layers") and "n_hidden" not in changes:
+            changes["n_hidden"] = parse_layers(changes["dbn_layers"])[0]
         return dataclasses.replace(self, **changes)
+
+
+def parse_layers(text):
+    """The hidden layer sizes in `text` ('150,150'); a ValueError that says how to write them."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"--dbn-layers {text!r}: give two or more hidden layer sizes separated by commas, "
+                         "e.g. 150,150 (the first is the RBM's n_hidden)")
+    return sizes
 
 
 PRESETS = {

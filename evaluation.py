@@ -26,7 +26,8 @@ Settings = collections.namedtuple("Settings", [
     "seed",          # seed of the random draws
     "max_songs",     # evaluate only the first this many songs (None: all)
     "raise_ll",      # also estimate the LL by reverse AIS (RAISE)
-], defaults=[100, 500, 10, 250, 0, None, False])
+    "bound_samples", # a DBN's draws of the up-pass per frame for its lower bound
+], defaults=[100, 500, 10, 250, 0, None, False, 100])
 
 
 def dataset_name(path):
@@ -53,7 +54,9 @@ Result = collections.namedtuple("Result", [
     "acc_repeat",   # ACC of repeating the previous true frame, on the same frames
     "acc_variants", # {(prediction, average): ACC}, see accuracy_variants
     "exact",        # whether the LL is exact (no AIS)
-])
+    "lower_bound",  # whether the LL is a lower bound (a DBN's), not an estimate of it
+    "weighted_ll",  # a DBN's importance-weighted bound, tighter than its variational `ll` (else None)
+], defaults=(False, None))
 
 # The ways public re-implementations compute ACC: the prediction is either the model's samples
 # (the accuracy's expectation under the model) or one frame thresholded at marginal p = 0.5
@@ -157,6 +160,8 @@ def evaluate_checkpoint(path, dataset, split, args):
     rolls = rolls[:args.max_songs]
     if rnn_rbm.exact(hp):
         return evaluate_exact(path, hp, rolls, args)
+    if hp.model == "rnn-dbn":
+        return evaluate_dbn(path, hp, rolls, args)
     graph = tf.Graph()
     with graph.as_default():
         song = rnn_rbm.build_conditional_biases_graph(hp)
@@ -166,12 +171,8 @@ def evaluate_checkpoint(path, dataset, split, args):
         with tf.Session(graph=graph) as sess:
             checkpoints.restore(sess, checkpoints.make_saver(song.params), path)
             W = sess.run(song.params.W)
-            bv, bh = [], []
-            for roll in rolls:
-                b_v, b_h = sess.run([song.bv_t, song.bh_t], {song.x: roll[None]})
-                bv.append(b_v[0])
-                bh.append(b_h[0])
-            v, bv, bh = np.concatenate(rolls), np.concatenate(bv), np.concatenate(bh)
+            bv, bh = conditional_biases(sess, song, rolls)
+            v = np.concatenate(rolls)
             prev = previous_frames(rolls)
             free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ W + bh).sum(1)
             lz, lz_se, acc, threshold, raised = [], [], [], [], []
@@ -195,6 +196,56 @@ def evaluate_checkpoint(path, dataset, split, args):
                   acc_pooled=acc_pooled, frames=len(ll), raise_ll=raise_ll, raise_se=raise_se,
                   acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
                   exact=False)
+
+
+def conditional_biases(sess, song, rolls):
+    """(bv_t, bh_t) of every frame of `rolls`, given the true frames before it, from the graph
+    rnn_rbm.build_conditional_biases_graph `song`; each [frames, ...], songs one after the other."""
+    bv, bh = [], []
+    for roll in rolls:
+        b_v, b_h = sess.run([song.bv_t, song.bh_t], {song.x: roll[None]})
+        bv.append(b_v[0])
+        bh.append(b_h[0])
+    return np.concatenate(bv), np.concatenate(bh)
+
+
+def evaluate_dbn(path, hp, rolls, args):
+    """The Result of an RNN-DBN checkpoint: its LL is a lower bound (rnn_rbm.build_dbn_bound_graph),
+    the variational bound less the top RBM's log Z by AIS; ACC from a down-pass of each AIS chain."""
+    if args.raise_ll:
+        raise ValueError(f"{path} is an RNN-DBN: RAISE estimates an RBM's log p, and a DBN's is bounded from its "
+                         "top RBM's log Z instead; leave out --raise")
+    graph = tf.Graph()
+    with graph.as_default():
+        song = rnn_rbm.build_conditional_biases_graph(hp)
+        frame = rnn_rbm.build_dbn_bound_graph(hp, song.params, args.chains, args.betas, args.base_chains,
+                                              args.bound_samples)
+        with tf.Session(graph=graph) as sess:
+            checkpoints.restore(sess, checkpoints.make_saver(song.params), path)
+            bv, bh = conditional_biases(sess, song, rolls)
+            v, prev = np.concatenate(rolls), previous_frames(rolls)
+            bound, weighted, lz, lz_se, acc, threshold = [], [], [], [], [], []
+            for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
+                                           unit="batch", disable=not log.isEnabledFor(logging.INFO))):
+                batch = slice(begin, begin + args.batch_frames)
+                out = sess.run({"ais": frame.ais, "bound": frame.bound, "weighted": frame.weighted,
+                                "predictions": frame.predictions},
+                               {frame.bv: bv[batch], frame.bh: bh[batch], frame.v_prev: prev[batch],
+                                frame.v_now: v[batch], frame.seed: RBM.run_seed(args.seed, i)})
+                a = out["ais"]
+                bound.append(out["bound"] - a.log_z)
+                weighted.append(out["weighted"] - a.log_z)
+                lz_se.append(a.std_error)
+                acc.append(expected_accuracy(out["predictions"], a.log_w, v[batch]))
+                threshold.append(prediction_accuracy(
+                    (weighted_marginals(out["predictions"], a.log_w) > 0.5).astype(np.float32), v[batch]))
+    ll = np.concatenate(bound)
+    ll_mean, ll_se = mean_and_error(ll, np.concatenate(lz_se))
+    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
+    return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
+                  acc_pooled=acc_pooled, frames=len(ll), raise_ll=None, raise_se=None,
+                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
+                  exact=False, lower_bound=True, weighted_ll=float(np.concatenate(weighted).mean()))
 
 
 def evaluate_exact(path, hp, rolls, args):

@@ -20,13 +20,15 @@ This module only builds graphs: no Session and no file I/O.
 import collections
 import math
 
+import DBN
 import NADE
 import RBM
 from tf1 import tf
 
 # A model's variables; those its frame distribution does not use are None (MODEL_PARAMS).
-Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0", "V"],
-                                defaults=[None])
+# W_dbn is a tuple: the weights W2 .. WL of a DBN's RBMs above the first (DBN.py).
+Params = collections.namedtuple("Params", ["W", "bv", "bh", "Wuh", "Wuv", "Wvu", "Wuu", "bu", "u0", "V", "W_dbn"],
+                                defaults=[None, None])
 
 RnnRbm = collections.namedtuple("RnnRbm", [
     "x",            # placeholder [lanes, time, n_visible]: a chunk of RBM rows per lane; songs follow each other in a lane
@@ -68,21 +70,38 @@ Generator = collections.namedtuple("Generator", [
 # The variables of each model: the recurrence's (Wvu, Wuu, bu, u0), the biases' weights, and the
 # frame distribution's own (FRAME_PARAMS).
 FRAME_PARAMS = {"rnn-rbm": ("W", "bv", "bh"), "rnn-nade": ("W", "V", "bv", "bh"), "rnn": ("bv",),
-                "rtrbm": ("W", "bv", "bh")}
+                "rtrbm": ("W", "bv", "bh"), "rnn-dbn": ("W", "W_dbn", "bv", "bh")}
 MODEL_PARAMS = {model: own + (("Wuh", "Wuv") if "bh" in own else ("Wuv",)) + ("Wvu", "Wuu", "bu", "u0")
                 for model, own in FRAME_PARAMS.items()}
 MODEL_PARAMS["rtrbm"] = ("W", "bv", "bh", "Wuh", "Wuv", "u0")       # its recurrence is the RBM's W and bh, and Wuh
-WEIGHTS = ("W", "V", "Wuh", "Wuv", "Wvu", "Wuu")     # what --weight-decay shrinks
+WEIGHTS = ("W", "V", "W_dbn", "Wuh", "Wuv", "Wvu", "Wuu")     # what --weight-decay shrinks
+
+
+def named_variables(p):
+    """{name: variable} of the variables of Params p that its model has, in Params order; a DBN's
+    W_dbn as W2, W3, ..."""
+    named = {}
+    for name, var in p._asdict().items():
+        if isinstance(var, tuple):
+            named.update({f"W{l + 2}": w for l, w in enumerate(var)})
+        elif var is not None:
+            named[name] = var
+    return named
 
 
 def variables(p):
     """The variables of Params p that its model has, in Params order."""
-    return [var for var in p if var is not None]
+    return list(named_variables(p).values())
+
+
+def hidden_width(hp):
+    """Width of bh and of each row's bh_t: n_hidden, or a DBN's every layer's biases (DBN.bias_width)."""
+    return DBN.bias_width(hp.hidden_layers) if hp.model == "rnn-dbn" else hp.n_hidden
 
 
 def create_params(hp):
     """The model's variables, named as in the paper; those hp.model does not use are None."""
-    nv, nh, nr = hp.n_visible, hp.n_hidden, recurrent_units(hp)
+    nv, nh, nr = hp.n_visible, hidden_width(hp), recurrent_units(hp)
 
     def normal(shape, std, name):
         return tf.Variable(tf.random.normal(shape, stddev=std), name=name)
@@ -94,8 +113,10 @@ def create_params(hp):
     bu = (tf.Variable(tf.concat([tf.zeros([nr]), tf.ones([nr]), tf.zeros([2 * nr])], 0), name="bu")
           if hp.cell == "lstm" else zeros([g * nr], "bu"))          # an LSTM starts with its forget gates open
     make = dict(
-        W=lambda: normal([nv, nh], hp.init_std_W, "W"),
-        V=lambda: normal([nh, nv], hp.init_std_W, "V"),
+        W=lambda: normal([nv, hp.n_hidden], hp.init_std_W, "W"),
+        W_dbn=lambda: tuple(normal([below, above], hp.init_std_W, f"W{l + 2}")
+                            for l, (below, above) in enumerate(zip(hp.hidden_layers, hp.hidden_layers[1:]))),
+        V=lambda: normal([hp.n_hidden, nv], hp.init_std_W, "V"),
         bv=lambda: zeros([nv], "bv"),
         bh=lambda: zeros([nh], "bh"),
         Wuh=lambda: normal([nr, nh], hp.init_std_rnn, "Wuh"),
@@ -419,8 +440,9 @@ Conditional = collections.namedtuple("Conditional", [
     "sample",       # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks) -> [rows, nv]: a draw of each frame; the
                     #   RBM's Gibbs chain of k steps starts at v_prev (RBM.generation_sample; k may be the pair
                     #   (k_generate, k_from_silence)), the exact models draw exactly
-    "pretrain_cost",  # (v, p, hp, seed) -> []: the cost that pretrains the frame distribution alone, on
-                      #   the rows v with its own biases bv, bh (weight_initializations.py)
+    "pretrain_costs",  # (v, p, hp, seed) -> [[] cost of each stage]: what pretrains the frame distribution alone,
+                       #   on the rows v with its own biases bv, bh (weight_initializations.py); a DBN's stages
+                       #   are its layers, trained one after the other (greedy)
     "score",        # (v, p, bv_t, bh_t) -> [rows]: log p(v_t | v_<t) up to a constant of each row's
                     #   distribution (the RBM's -F(v)): what ranks a row's candidates (best_of_sample)
     "scored_sample",  # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks) -> (sample's draws, their score), for a
@@ -452,8 +474,8 @@ def _rbm_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, part
     return _rbm_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp=tuple(clamp))
 
 
-def _rbm_pretrain_cost(v, p, hp, seed):
-    return RBM.cd_loss(v, p.W, p.bv, p.bh, hp.pretrain_k, seed)
+def _rbm_pretrain_costs(v, p, hp, seed):
+    return [RBM.cd_loss(v, p.W, p.bv, p.bh, hp.pretrain_k, seed)]
 
 
 def _rbm_score(v, p, bv_t, bh_t):
@@ -499,25 +521,63 @@ def _bernoulli_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp
     return tf.where(clamp.mask > 0, clamp.values, drawn)
 
 
+def _dbn(p, bv_t, bh_t):
+    """(weights [W, W2, ..], biases [(b_l, c_l)]) of the DBN of Params p with the biases bv_t, bh_t."""
+    weights = [p.W, *p.W_dbn]
+    return weights, DBN.split_biases(bv_t, bh_t, [int(W.shape[1]) for W in weights])
+
+
+def _dbn_cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
+    layers = len(p.W_dbn) + 1
+    if hp.negative_swap:
+        RBM.check_chain_length(layers * (hp.k_train + 1), room=NEGATIVE_SWAP_SEED)
+    gaps = DBN.layer_gaps(v, *_dbn(p, bv_t, bh_t), hp.k_train, seed, weights, negative_starts(v, hp.negative_swap, seed),
+                          blocks)
+    return tf.add_n(gaps), None
+
+
+def _dbn_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
+    k, k_from_silence = k if isinstance(k, tuple) else (k, 0)
+    return DBN.sample(v_prev, *_dbn(p, bv_t, bh_t), k, seed, fused, blocks, k_from_silence)
+
+
+def _dbn_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles):
+    k, k_from_silence = k if isinstance(k, tuple) else (k, 0)
+    return DBN.sample_given(v_prev, *_dbn(p, bv_t, bh_t), k, seed, clamp.mask, clamp.values, particles, fused, blocks,
+                            k_from_silence)
+
+
+def _dbn_pretrain_costs(v, p, hp, seed):
+    weights, biases = _dbn(p, p.bv, p.bh)
+    return DBN.layer_gaps(v, weights, biases, hp.pretrain_k, seed)
+
+
+def _dbn_score(v, p, bv_t, bh_t):
+    return DBN.score(v, *_dbn(p, bv_t, bh_t))
+
+
 def _exact(log_prob, sample, scored_sample=None, sample_given=None):
     """The Conditional of a distribution with an exact log p: trained on its negative log-likelihood."""
     def cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
         return RBM.weighted_mean(-log_prob(v, p, bv_t, bh_t), weights), None
 
-    def pretrain_cost(v, p, hp, seed):
-        return tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))
+    def pretrain_costs(v, p, hp, seed):
+        return [tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))]
 
-    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_cost=pretrain_cost, score=log_prob,
+    return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_costs=pretrain_costs, score=log_prob,
                        scored_sample=scored_sample, sample_given=sample_given)
 
 
 CONDITIONALS = {
-    "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost,
+    "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_costs=_rbm_pretrain_costs,
                            score=_rbm_score, sample_given=_rbm_sample_given),
     "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample, _nade_sample_given),
     "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample, sample_given=_bernoulli_sample_given),
-    "rtrbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_cost=_rbm_pretrain_cost,
+    "rtrbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_costs=_rbm_pretrain_costs,
                          score=_rbm_score, sample_given=_rbm_sample_given),
+    # log p of a DBN has no closed form: DBN.bound gives a lower bound (evaluation.py)
+    "rnn-dbn": Conditional(log_prob=None, cost=_dbn_cost, sample=_dbn_sample, pretrain_costs=_dbn_pretrain_costs,
+                           score=_dbn_score, sample_given=_dbn_sample_given),
 }
 
 
@@ -682,13 +742,13 @@ def build_training_graph(hp, blocks=1, lanes=None):
 
     rows = tf.reshape(x, [-1, nv])                                                       # [lanes * time, nv]
     bv_rows = tf.reshape(bv_t, [-1, nv])                                                 # [lanes * time, nv]
-    bh_rows = None if bh_t is None else tf.reshape(bh_t, [-1, hp.n_hidden])              # [lanes * time, nh]
+    bh_rows = None if bh_t is None else tf.reshape(bh_t, [-1, hidden_width(hp)])              # [lanes * time, nh]
     cost, v_sample = CONDITIONALS[hp.model].cost(rows, p, bv_rows, bh_rows, tf.reshape(mask, [-1]), hp, seed, blocks)
 
     loss = cost
     if hp.weight_decay:
-        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(getattr(p, name)) for name in WEIGHTS
-                                            if getattr(p, name) is not None])
+        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(var) for name, var in named_variables(p).items()
+                                            if name in WEIGHTS or name.startswith("W") and name[1:].isdigit()])
     train_op, optimizer_state = minimize(hp, loss, variables(p), lr)
     return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
                   u_final=u_last, v_sample=v_sample, cost=cost, train_op=train_op, params=p,
@@ -717,20 +777,30 @@ def build_rnn_pretraining_graph(hp, p, lanes=None):
 FramePretraining = collections.namedtuple("FramePretraining", [
     "x",            # placeholder [batch, n_visible]: rows
     "seed",         # placeholder [2] int64: seed of this batch's Gibbs chain (RBM.py), unused by exact models
-    "cost",         # []: the batch's cost, mean over rows: CD-k for the RBM, -log p for the exact models
-    "train_op",     # SGD at pretrain_lr on the frame distribution's own variables (FRAME_PARAMS)
+    "costs",        # [[] of each stage]: the batch's cost, mean over rows: CD-k for the RBM (each layer's, one
+                    #   stage each, for a DBN), -log p for the exact models
+    "train_ops",    # [each stage's]: SGD at pretrain_lr on the frame distribution's own variables (FRAME_PARAMS)
 ])
+
+
+def pretraining_stages(hp):
+    """Stages of frame pretraining, each of pretrain_epochs: one, or a DBN's layers one by one."""
+    return len(hp.hidden_layers) if hp.model == "rnn-dbn" else 1
 
 
 def build_frame_pretraining_graph(hp, p):
     """The frame distribution of `p` alone (the RBM's W, bv, bh; the NADE's W, V, bv, bh; the
-    Bernoulli units' bv), trained over batches of rows with its own biases (weight_initializations.py)."""
+    Bernoulli units' bv; a DBN's RBMs, one stage each), trained over batches of rows with its own
+    biases (weight_initializations.py). A stage moves only the variables its cost depends on."""
     x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
     seed = tf.placeholder(tf.int64, [2], name="seed")
-    cost = CONDITIONALS[hp.model].pretrain_cost(x, p, hp, seed)
-    own = [getattr(p, name) for name in FRAME_PARAMS[hp.model]]
-    train_op = tf.train.GradientDescentOptimizer(hp.pretrain_lr).minimize(cost, var_list=own)
-    return FramePretraining(x=x, seed=seed, cost=cost, train_op=train_op)
+    costs = CONDITIONALS[hp.model].pretrain_costs(x, p, hp, seed)
+    own = variables(p._replace(**{name: None for name in Params._fields if name not in FRAME_PARAMS[hp.model]}))
+    train_ops = []
+    for cost in costs:
+        grads = [(g, var) for g, var in zip(tf.gradients(cost, own), own) if g is not None]
+        train_ops.append(tf.train.GradientDescentOptimizer(hp.pretrain_lr).apply_gradients(grads))
+    return FramePretraining(x=x, seed=seed, costs=costs, train_ops=train_ops)
 
 
 def build_generation_graph(hp, fused=False, blocks=1, harmonize=False):
@@ -822,7 +892,7 @@ def build_exact_likelihood_graph(hp, n_samples):
     lanes, steps = tf.shape(song.x)[0], tf.shape(song.x)[1]
     conditional, p = CONDITIONALS[hp.model], song.params
     bv = tf.reshape(song.bv_t, [-1, nv])                                                 # [lanes * time, nv]
-    bh = None if song.bh_t is None else tf.reshape(song.bh_t, [-1, hp.n_hidden])         # [lanes * time, nh]
+    bh = None if song.bh_t is None else tf.reshape(song.bh_t, [-1, hidden_width(hp)])         # [lanes * time, nh]
     log_p = tf.reshape(conditional.log_prob(tf.reshape(song.x, [-1, nv]), p, bv, bh), [lanes, steps])
     seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="seed")
     repeat = lambda b: None if b is None else tf.repeat(b, n_samples, axis=0)            # [lanes * time * n, ...]
@@ -862,3 +932,42 @@ def build_frame_likelihood_graph(hp, W, chains, betas, base_chains, with_raise):
     raised = (RBM.raise_log_p(v_now, W, bv, bh, base, temperatures, chains,
                               RBM.offset_seed(ais_seed, 2 * len(temperatures))) if with_raise else None)
     return FrameLikelihood(bv=bv, bh=bh, v_prev=v_prev, v_now=v_now, seed=seed, ais=ais, raise_log_p=raised)
+
+
+DbnFrameBound = collections.namedtuple("DbnFrameBound", [
+    "bv", "bh", "v_prev", "v_now", "seed",   # placeholders as FrameLikelihood's; bh: [frames, hidden_width] (packed)
+    "ais",          # RBM.Ais of each frame's top RBM (its log Z, and its chains' h_{L-1} with their weights)
+    "bound",        # [frames]: the variational bound on log p(v_t | v_<t) + log Z_top (DBN.bound)
+    "weighted",     # [frames]: the importance-weighted bound, likewise
+    "predictions",  # [frames, chains, n_visible]: a down-pass from each AIS chain, weighted by ais.log_w
+])
+
+
+def build_dbn_bound_graph(hp, p, chains, betas, base_chains, bound_samples):
+    """A lower bound on each frame's log p(v_t | v_<t) under a DBN of Params p, with fed biases:
+    the variational bound over `bound_samples` draws of the up-pass, less the top RBM's log Z by
+    AIS (`chains`, `betas`; its base from `base_chains` Gibbs chains of k_generate steps from the
+    up-pass of the previous true frame, as generation starts). The seeds of base, AIS, bound and
+    predictions do not overlap."""
+    nv = hp.n_visible
+    bv = tf.placeholder(tf.float32, [None, nv], name="bv")                       # [frames, n_visible]
+    bh = tf.placeholder(tf.float32, [None, hidden_width(hp)], name="bh")         # [frames, hidden_width]
+    v_prev = tf.placeholder(tf.float32, [None, nv], name="v_prev")               # [frames, n_visible]
+    v_now = tf.placeholder(tf.float32, [None, nv], name="v_now")                 # [frames, n_visible]
+    seed = tf.placeholder(tf.int64, [2], name="seed")
+    weights, biases = _dbn(p, bv, bh)
+    W_top, (b_top, c_top) = weights[-1], biases[-1]
+    up = DBN.up_pass(v_prev, weights, biases, seed)[-1]                           # seeds 0 .. L - 2
+    base_seed = RBM.offset_seed(seed, len(weights))
+    marginals = RBM.gibbs_marginals(up, W_top, b_top, c_top, hp.k_generate, base_chains, base_seed)
+    ais_seed = RBM.offset_seed(base_seed, 2 * hp.k_generate + 1)
+    temperatures = RBM.ais_betas(betas)
+    ais = RBM.ais_log_z(W_top, b_top, c_top, RBM.marginal_base(marginals), temperatures, chains, ais_seed)
+    bound_seed = RBM.offset_seed(ais_seed, 2 * len(temperatures))
+    variational, weighted = DBN.bound(v_now, weights, biases, bound_samples, bound_seed)
+    repeat = lambda a: RBM.repeat_rows(a, chains)                                # chain m of frame r: r * chains + m
+    tops = tf.reshape(ais.v, [-1, int(b_top.shape[-1])])                         # [frames * chains, n_{L-1}]
+    drawn = DBN.down_pass(tops, weights, [(repeat(b), repeat(c)) for b, c in biases],
+                          RBM.offset_seed(bound_seed, len(weights) + 2 * len(weights)), fused=False)
+    return DbnFrameBound(bv=bv, bh=bh, v_prev=v_prev, v_now=v_now, seed=seed, ais=ais, bound=variational,
+                         weighted=weighted, predictions=tf.reshape(drawn, [-1, chains, nv]))

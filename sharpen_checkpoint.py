@@ -16,6 +16,9 @@ bv and Wuv by alpha multiplies every unit's logit by alpha: each of those condit
 inverse temperature alpha, as in sampling from any autoregressive model. The frame's joint
 distribution is then not p^alpha / Z, but it is sharper the same way.
 
+An RNN-DBN's every layer scales the same way (W, W2, .., bv, bh, Wuv, Wuh): its top RBM is at
+inverse temperature alpha, and each directed layer's conditionals are, as the NADE's units.
+
 A sharper model trades log-likelihood for expected accuracy; choose alpha on the valid split
 with rnn_rbm_evaluate.py, or for music with music_stats.py (docs/music.md). Sharper
 conditionals need more AIS temperatures, so check that the LL has stopped falling (e.g.
@@ -36,7 +39,8 @@ from tf1 import tf
 log = logging.getLogger(__name__)
 
 # Every term of each frame's RBM energy; of an RNN-NADE, every term of each unit's logit.
-SCALED = {"rnn-rbm": ("W", "bv", "bh", "Wuv", "Wuh"), "rnn": ("bv", "Wuv"), "rnn-nade": ("V", "bv", "Wuv")}
+SCALED = {"rnn-rbm": ("W", "bv", "bh", "Wuv", "Wuh"), "rnn": ("bv", "Wuv"), "rnn-nade": ("V", "bv", "Wuv"),
+          "rnn-dbn": ("W", "bv", "bh", "Wuv", "Wuh", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9")}
 
 
 def build_parser():
@@ -81,7 +85,8 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None, voices=None):
         saver = checkpoints.make_saver(params)
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
-            sess.run([getattr(params, name).assign(getattr(params, name) * alpha) for name in SCALED.get(hp.model, ())])
+            named = rnn_rbm.named_variables(params)
+            sess.run([named[name].assign(named[name] * alpha) for name in SCALED.get(hp.model, ()) if name in named])
             run.update(alpha=round(run.get("alpha", 1.0) * alpha, 12), sharpened_from=checkpoint)   # 1.5 * 1.2: 1.8
             hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of),
                                                                 ("voices", voices)) if value is not None}).validate()

@@ -66,24 +66,27 @@ def visible_log_odds(rows, min_prob):
 
 def pretrain_frames(sess, rbm, rows, hp, epochs, check):
     """Epochs `epochs` of the frame pretraining graph `rbm` (rnn_rbm.build_frame_pretraining_graph)
-    over `rows`, each epoch's batches in an order fixed by (seed, epoch); yields (epoch, mean cost) after each."""
+    over `rows`, each epoch's batches in an order fixed by (seed, epoch); yields (epoch, mean cost) after each.
+    Epochs are counted over every stage: epoch e trains stage (e - 1) // pretrain_epochs (a DBN's layer)."""
     for epoch in epochs:
+        stage = (epoch - 1) // hp.pretrain_epochs
         order = np.random.default_rng([hp.seed, epoch]).permutation(len(rows))
         total = 0.0
         for i, begin in enumerate(range(0, len(rows), hp.pretrain_batch)):
             batch = rows[order[begin:begin + hp.pretrain_batch]]
-            c, _ = sess.run([rbm.cost, rbm.train_op], {rbm.x: batch, rbm.seed: RBM.epoch_run_seed(hp.seed, epoch, i)})
+            c, _ = sess.run([rbm.costs[stage], rbm.train_ops[stage]],
+                            {rbm.x: batch, rbm.seed: RBM.epoch_run_seed(hp.seed, epoch, i)})
             total += float(c) * len(batch)
             check()
         yield epoch, total / len(rows)
 
 
-def out_of_time(args, start, epoch, last, stage):
-    """Whether the stage that began at `start` has used its --minutes with epochs left after
-    `epoch` (of `last`); says so when it has."""
-    if args.minutes is None or epoch >= last or time.time() - start < 60.0 * args.minutes:
+def out_of_time(minutes, start, epoch, last, stage):
+    """Whether the stage that began at `start` has used its `minutes` (None: no bound) with epochs
+    left after `epoch` (of `last`); says so when it has."""
+    if minutes is None or epoch >= last or time.time() - start < 60.0 * minutes:
         return False
-    log.info("--minutes %g reached: the %s pretraining stops after epoch %d", args.minutes, stage, epoch)
+    log.info("%g minutes reached: the %s pretraining stops after epoch %d", minutes, stage, epoch)
     return True
 
 
@@ -96,7 +99,11 @@ def resume_state(args, given):
     differences = training.run_differences(saved_hp, run, given, args.data, args.split,
                                            free=("pretrain_epochs", "rnn_pretrain_epochs"))
     hp = saved_hp.replace(**given).validate()
-    if run["stage"] == "rbm" and run["epoch"] > hp.pretrain_epochs:
+    stages = rnn_rbm.pretraining_stages(hp)
+    if run["stage"] == "rbm" and stages > 1 and hp.pretrain_epochs != saved_hp.pretrain_epochs:
+        differences.append(f"pretrain_epochs: each of the {stages} layers takes {saved_hp.pretrain_epochs}, asked "
+                           f"{hp.pretrain_epochs}")
+    if run["stage"] == "rbm" and run["epoch"] > stages * hp.pretrain_epochs:
         differences.append(f"pretrain_epochs: {run['epoch']} already done, asked {hp.pretrain_epochs}")
     if run["stage"] == "rnn" and hp.pretrain_epochs != saved_hp.pretrain_epochs:
         differences.append(f"pretrain_epochs: the RBM's {saved_hp.pretrain_epochs} are done, asked {hp.pretrain_epochs}")
@@ -120,13 +127,15 @@ def main(argv=None):
     song_rows = datasets.songs_to_rows(songs, hp)
     rows = np.concatenate(song_rows)
     # epochs already done: (RBM, RNN)
-    done = (run["epoch"], 0) if run["stage"] == "rbm" else (hp.pretrain_epochs, run["epoch"])
+    done = (run["epoch"], 0) if run["stage"] == "rbm" else (rnn_rbm.pretraining_stages(hp) * hp.pretrain_epochs, run["epoch"])
     if resumed:
         log.info("resuming %s after %s pretraining epoch %d", resumed, run["stage"].upper(), run["epoch"])
     frame = {"rnn-rbm": f"RBM with CD-{hp.pretrain_k}", "rnn-nade": "NADE", "rnn": "Bernoulli units",
-             "rtrbm": f"RBM with CD-{hp.pretrain_k}"}[hp.model]
-    log.info("pretraining a %d x %d %s (%s, %s cell) on %d rows for %d epochs",
-             hp.n_visible, hp.n_hidden, frame, hp.model, hp.cell, len(rows), hp.pretrain_epochs)
+             "rtrbm": f"RBM with CD-{hp.pretrain_k}", "rnn-dbn": f"DBN with CD-{hp.pretrain_k}"}[hp.model]
+    stages = rnn_rbm.pretraining_stages(hp)
+    sizes = " x ".join(map(str, (hp.n_visible, *(hp.hidden_layers if hp.model == "rnn-dbn" else (hp.n_hidden,)))))
+    log.info("pretraining a %s %s (%s, %s cell) on %d rows for %d epochs%s", sizes, frame, hp.model, hp.cell,
+             len(rows), hp.pretrain_epochs, f", layer by layer (greedy)" if stages > 1 else "")
 
     start = time.time()
     graph = tf.Graph()
@@ -155,16 +164,23 @@ def main(argv=None):
             ctrl_c.install()
             try:
                 last_whole_epoch = training.snapshot(sess, state)
-                bar = tqdm(pretrain_frames(sess, rbm, rows, hp, range(done[0] + 1, hp.pretrain_epochs + 1), ctrl_c.check),
-                           desc=f"pretraining {frame.split()[0]}", unit="epoch", initial=done[0], total=hp.pretrain_epochs,
+                each = hp.pretrain_epochs
+                bar = tqdm(desc=f"pretraining {frame.split()[0]}", unit="epoch", initial=done[0], total=stages * each,
                            disable=args.quiet)
-                stage_start = time.time()
-                for epoch, mean_cost in bar:
-                    last_whole_epoch = training.snapshot(sess, state)
-                    bar.set_postfix(cost=f"{mean_cost:.4f}")
-                    if out_of_time(args, stage_start, epoch, hp.pretrain_epochs, "frame"):
-                        hp = hp.replace(pretrain_epochs=epoch)
-                        break
+                minutes = None if args.minutes is None else args.minutes / stages     # a DBN's layers share them
+                for layer in range(done[0] // each if each else stages, stages):
+                    layer_start = time.time()
+                    epochs = range(max(done[0], layer * each) + 1, (layer + 1) * each + 1)
+                    for epoch, mean_cost in pretrain_frames(sess, rbm, rows, hp, epochs, ctrl_c.check):
+                        last_whole_epoch = training.snapshot(sess, state)
+                        bar.update(epoch - bar.n)
+                        bar.set_postfix(cost=f"{mean_cost:.4f}", **({"layer": layer + 1} if stages > 1 else {}))
+                        if out_of_time(minutes, layer_start, epoch, epochs[-1], f"layer {layer + 1}'s" if stages > 1
+                                       else "frame"):
+                            if stages == 1:
+                                hp = hp.replace(pretrain_epochs=epoch)
+                            break
+                bar.close()
                 stage, epoch = "rnn", done[1]
                 if rnn:
                     bar = tqdm(range(done[1] + 1, hp.rnn_pretrain_epochs + 1), desc="pretraining RNN", unit="epoch",
@@ -174,7 +190,7 @@ def main(argv=None):
                         nll = training.train_epoch(sess, rnn, song_rows, hp, rnn_epoch, ctrl_c.check)
                         epoch, last_whole_epoch = rnn_epoch, training.snapshot(sess, state)
                         bar.set_postfix(nll=f"{nll:.4f}")
-                        if out_of_time(args, stage_start, rnn_epoch, hp.rnn_pretrain_epochs, "RNN"):
+                        if out_of_time(args.minutes, stage_start, rnn_epoch, hp.rnn_pretrain_epochs, "RNN"):
                             hp = hp.replace(rnn_pretrain_epochs=rnn_epoch)
                             break
                     log.info("RNN pretraining: %.4f nats per row on the training rows after %d epochs",

@@ -169,7 +169,7 @@ def test_best_of_k_generation_draws_each_frame_as_the_likeliest_of_k_exact_draws
 def test_best_of_keeps_each_rows_highest_scoring_candidate_and_ranks_rbm_frames_by_free_energy():
     candidates = np.random.default_rng(0).random((4, 5, 6)).round().astype(np.float32)   # [draw, row, unit]
     score = lambda v: v @ np.arange(1.0, 7.0)
-    fake = rnn_rbm.Conditional(log_prob=None, cost=None, pretrain_cost=None,
+    fake = rnn_rbm.Conditional(log_prob=None, cost=None, pretrain_costs=None,
                                sample=lambda v_prev, *_: tf.reshape(tf.constant(candidates), [-1, 6]),
                                score=lambda v, *_: tf.linalg.matvec(v, tf.range(1.0, 7.0)))
     with tf.Graph().as_default(), tf.Session() as sess:
@@ -188,7 +188,7 @@ def test_voices_rank_first_then_the_score_among_the_candidates_with_the_fewest_m
     rng = np.random.default_rng(4)
     candidates = rng.random((8, 30, hp.n_visible)).round().astype(np.float32)      # [draw, row, unit]
     score = lambda v: v @ np.linspace(-1.0, 2.0, hp.n_visible)
-    fake = rnn_rbm.Conditional(log_prob=None, cost=None, pretrain_cost=None,
+    fake = rnn_rbm.Conditional(log_prob=None, cost=None, pretrain_costs=None,
                                sample=lambda v_prev, *_: tf.reshape(tf.constant(candidates), [-1, hp.n_visible]),
                                score=lambda v, *_: tf.linalg.matvec(v, tf.linspace(-1.0, 2.0, hp.n_visible)))
     with tf.Graph().as_default(), tf.Session() as sess:

@@ -235,7 +235,8 @@ def test_training_draws_its_loss_curve(tiny_run):
 
 
 @pytest.mark.parametrize("model, cell", [("rnn-rbm", "lstm"), ("rnn-rbm", "gru"), ("rnn-nade", "rnn"),
-                                         ("rnn-nade", "lstm"), ("rnn", "rnn"), ("rnn", "gru"), ("rtrbm", "rnn")])
+                                         ("rnn-nade", "lstm"), ("rnn", "rnn"), ("rnn", "gru"), ("rtrbm", "rnn"),
+                                         ("rnn-dbn", "lstm"), ("rnn-dbn", "gru")])
 def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(tmp_path, monkeypatch, capsys, model,
                                                                                cell):
     path = str(tmp_path / "tiny.pickle")
@@ -245,7 +246,7 @@ def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(t
     assert weight_initializations.main([*common, "--checkpoint-dir", init_dir, "--preset", "paper", "--cell", cell,
                                         "--model", model, "--n-hidden", "6", "--n-hidden-recurrent", "5",
                                         "--pretrain-epochs", "1", "--rnn-pretrain-epochs", "0" if model in ("rnn", "rtrbm") else "1",
-                                        "--optimizer", "adam"]) == 0
+                                        "--optimizer", "adam", *(["--dbn-layers", "6,4,3"] if model == "rnn-dbn" else [])]) == 0
     init = os.path.join(init_dir, "initialized.ckpt")
     assert checkpoints.load_hparams(init)[0].cell == cell
     assert checkpoints.load_hparams(init)[0].model == model
@@ -264,6 +265,14 @@ def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(t
             sharpen_checkpoint.sharpen(str(tmp_path / "straight" / "epoch_2.ckpt"), str(tmp_path / "sharp.ckpt"), 1.5)
     else:
         assert straight["Wuu"].shape == (5, 5 * rnn_rbm.GATES[cell])
+    if model == "rnn-dbn":                    # three layers: W2, W3, and every layer's biases set by the RNN
+        assert straight["W2"].shape == (6, 4) and straight["W3"].shape == (4, 3)
+        assert straight["Wuh"].shape == (5, 6 + (6 + 4) + (4 + 3))
+        sharp = sharpen_checkpoint.sharpen(str(tmp_path / "straight" / "epoch_2.ckpt"), str(tmp_path / "sharp.ckpt"), 1.5)
+        sharpened = weights(sharp)
+        for name in ("W", "W2", "W3", "bh", "Wuh"):
+            np.testing.assert_allclose(sharpened[name], 1.5 * straight[name], rtol=1e-6, err_msg=name)
+        np.testing.assert_array_equal(sharpened["Wuu"], straight["Wuu"])
     for name in straight:
         np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
@@ -277,3 +286,4 @@ def test_every_model_and_cell_pretrains_trains_resumes_generates_and_evaluates(t
     ll = float(out.out.strip().splitlines()[-1].split("LL/frame ")[1].split()[0])
     assert -60 < ll < 0
     assert ("exact LL" in out.err) == rnn_rbm.exact(checkpoints.load_hparams(last)[0])
+    assert out.out.strip().endswith("(lower bound)") == (model == "rnn-dbn")
