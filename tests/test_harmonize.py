@@ -155,7 +155,7 @@ def tiny_checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("harmonize")
     write_midi(str(root / "song.mid"), [(60 + (i % 5), 2 * Q * i, 2 * Q * (i + 1)) for i in range(48)])
     made = {}
-    for model_name, cell in [("rnn-rbm", "rnn"), ("rnn-nade", "lstm"), ("rnn", "gru"), ("rtrbm", "rnn")]:
+    for model_name, cell in [("rnn-rbm", "rnn"), ("rnn-nade", "lstm"), ("rnn", "gru"), ("rtrbm", "rnn"), ("rnn-dbn", "lstm")]:
         folder = root / model_name
         assert weight_initializations.main(["--data", str(root), "--checkpoint-dir", str(folder), "--quiet",
                                             "--cache-dir", str(root / "cache"), "--model", model_name, "--cell", cell,
