@@ -67,7 +67,8 @@ RECIPES = {
                 select=evaluation.Settings(chains=10), final=evaluation.Settings()),
 }
 RECIPES["rtrbm"] = RECIPES["rnn-rbm"]       # an RBM at every frame too: CD pretraining, AIS
-AIS_MODELS = ("rnn-rbm", "rtrbm")           # no exact likelihood: valid and test by AIS
+RECIPES["rnn-dbn"] = RECIPES["rnn-rbm"]     # CD pretraining (greedy: the epochs and minutes per layer), AIS for the bound
+AIS_MODELS = ("rnn-rbm", "rtrbm", "rnn-dbn")   # no exact likelihood: valid and test by AIS (a DBN's lower bound)
 TRAIN = ["--optimizer", "adam", "--batch-songs", "8"]   # every model: Adam over 8 lanes of songs
 PRETRAIN_SHARE = 0.1       # of the budget, at most, for pretraining
 SEGMENT_SHARE = 1 / 12     # of the budget, about, per segment of training
