@@ -54,7 +54,15 @@ class HParams:
     # RNN-RBM training (rnn_rbm_train.py)
     epochs: int = _field((TRAIN,), 200, "training epochs")
     k_train: int = _field((TRAIN,), 15, "Gibbs steps for the negative sample v_t*")
-    optimizer: str = _field((PRETRAIN, TRAIN), "sgd", "'sgd' (the original's) or 'adam'")
+    optimizer: str = _field((PRETRAIN, TRAIN), "sgd", "'sgd' (the original's), 'adam', or 'hf' (Hessian-free, training "
+                            "only, for the models with an exact likelihood: rnn-nade, rnn; each epoch is one HF update)")
+    hf_batch_songs: int = _field((TRAIN,), 0, "with --optimizer hf, songs of each update's gradient (0: every song)")
+    hf_curvature_share: float = _field((TRAIN,), 0.25, "with --optimizer hf, the share of those songs in the "
+                                       "Gauss-Newton products, the backtracking and the line search")
+    hf_cg_iters: int = _field((TRAIN,), 100, "with --optimizer hf, CG iterations per update, at most")
+    hf_damping: float = _field((TRAIN,), 0.01, "with --optimizer hf, the first Levenberg-Marquardt damping lam (it adapts)")
+    hf_structural: float = _field((TRAIN,), 1.0 / 30.0, "with --optimizer hf, mu: structural damping of the recurrent "
+                                  "state weighs mu lam (Martens & Sutskever 2011)")
     lr: float = _field((PRETRAIN, TRAIN), 0.01, "learning rate")
     lr_decay: float = _field((PRETRAIN, TRAIN), 0.0, "lr at epoch e (1-based) is lr / (1 + lr_decay * (e - 1))")
     weight_decay: float = _field((TRAIN,), 0.0, "L2 penalty weight_decay * sum(w**2) / 2 over W, Wuh, Wuv, Wvu, Wuu, added to "
@@ -115,7 +123,8 @@ class HParams:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ["pretrain_epochs", "rnn_pretrain_epochs", "epochs", "transpose", "weight_decay", "voices"]:
+        for name in ["pretrain_epochs", "rnn_pretrain_epochs", "epochs", "transpose", "weight_decay", "voices",
+                     "hf_batch_songs", "hf_cg_iters"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.negative_swap <= 1.0:
@@ -135,8 +144,17 @@ class HParams:
                              f"--n-hidden is {self.n_hidden}: the first layer is the RBM's hidden layer; give both alike")
         if self.cell not in ("rnn", "lstm", "gru"):
             raise ValueError(f"--cell must be rnn, lstm or gru, got {self.cell!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.optimizer not in ("sgd", "adam", "hf"):
+            raise ValueError(f"--optimizer must be sgd, adam or hf, got {self.optimizer!r}")
+        if self.optimizer == "hf" and self.model not in ("rnn-nade", "rnn"):
+            raise ValueError(f"--optimizer hf needs a model with an exact objective (rnn-nade, rnn); a {self.model} "
+                             "learns by contrastive divergence, which has no objective to take a second derivative of. "
+                             "Use --optimizer adam or sgd")
+        if self.optimizer == "hf" and self.rnn_pretrain_epochs:
+            raise ValueError("--optimizer hf is for rnn_rbm_train.py; pretrain the RNN (--rnn-pretrain-epochs) with "
+                             "--optimizer adam or sgd, then train with --optimizer hf")
+        if not 0.0 < self.hf_curvature_share <= 1.0 or self.hf_damping <= 0 or self.hf_structural < 0:
+            raise ValueError("--hf-curvature-share must be in (0, 1], --hf-damping above 0 and --hf-structural 0 or more")
         if not 0.0 < self.bv_min_prob < 0.5:
             raise ValueError(f"--bv-min-prob must be between 0 and 0.5, got {self.bv_min_prob}")
         if self.voices > self.n_notes:

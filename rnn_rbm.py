@@ -20,7 +20,10 @@ This module only builds graphs: no Session and no file I/O.
 import collections
 import math
 
+import numpy as np
+
 import DBN
+import HF
 import NADE
 import RBM
 from tf1 import tf
@@ -47,7 +50,8 @@ RnnRbm = collections.namedtuple("RnnRbm", [
     "params",
     "optimizer_state",  # {name: variable}: the optimizer's own variables (Adam's moments), saved with a run's checkpoints
     "blocks",       # int: side-by-side Gibbs chains; run the graph in a session_config(blocks) session
-])
+    "hf",           # HfGraph with --optimizer hf (train_op is None then), else None
+], defaults=(None,))
 
 Generator = collections.namedtuple("Generator", [
     "primer",       # placeholder [primer_rows, n_visible]: rows that warm up the RNN (may be empty)
@@ -449,7 +453,9 @@ Conditional = collections.namedtuple("Conditional", [
                       #   sampler that has the score on the way (the NADE's log p); None: score the draws after
     "sample_given",   # (v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, particles) -> [rows, nv]: a draw of
                       #   each frame with clamp's units held at their values, the others drawn given them
-], defaults=(None, None))
+    "logits",       # (v, p, bv_t, bh_t) -> [rows, nv]: z with -log p(v_t | v_<t) = sum_i BCE(v_i, z_i), for
+                    #   the Gauss-Newton products of --optimizer hf; None where there is no such z
+], defaults=(None, None, None))
 
 Clamp = collections.namedtuple("Clamp", [
     "mask",         # [rows, n_visible]: 1 for the units held (a melody's note and the keys above it)
@@ -556,7 +562,15 @@ def _dbn_score(v, p, bv_t, bh_t):
     return DBN.score(v, *_dbn(p, bv_t, bh_t))
 
 
-def _exact(log_prob, sample, scored_sample=None, sample_given=None):
+def _nade_logits(v, p, bv_t, bh_t):
+    return NADE.logits(v, p.W, p.V, bv_t, bh_t)
+
+
+def _bernoulli_logits(v, p, bv_t, bh_t):
+    return bv_t + tf.zeros_like(v)
+
+
+def _exact(log_prob, sample, scored_sample=None, sample_given=None, logits=None):
     """The Conditional of a distribution with an exact log p: trained on its negative log-likelihood."""
     def cost(v, p, bv_t, bh_t, weights, hp, seed, blocks):
         return RBM.weighted_mean(-log_prob(v, p, bv_t, bh_t), weights), None
@@ -565,14 +579,14 @@ def _exact(log_prob, sample, scored_sample=None, sample_given=None):
         return [tf.reduce_mean(-log_prob(v, p, p.bv, p.bh))]
 
     return Conditional(log_prob=log_prob, cost=cost, sample=sample, pretrain_costs=pretrain_costs, score=log_prob,
-                       scored_sample=scored_sample, sample_given=sample_given)
+                       scored_sample=scored_sample, sample_given=sample_given, logits=logits)
 
 
 CONDITIONALS = {
     "rnn-rbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_costs=_rbm_pretrain_costs,
                            score=_rbm_score, sample_given=_rbm_sample_given),
-    "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample, _nade_sample_given),
-    "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample, sample_given=_bernoulli_sample_given),
+    "rnn-nade": _exact(_nade_log_prob, _nade_sample, _nade_scored_sample, _nade_sample_given, _nade_logits),
+    "rnn": _exact(_bernoulli_log_prob, _bernoulli_sample, sample_given=_bernoulli_sample_given, logits=_bernoulli_logits),
     "rtrbm": Conditional(log_prob=None, cost=_rbm_cost, sample=_rbm_sample, pretrain_costs=_rbm_pretrain_costs,
                          score=_rbm_score, sample_given=_rbm_sample_given),
     # log p of a DBN has no closed form: DBN.bound gives a lower bound (evaluation.py)
@@ -735,6 +749,8 @@ def build_training_graph(hp, blocks=1, lanes=None):
     blocks (gibbs_blocks)."""
     nv = hp.n_visible
     p = create_params(hp)
+    if hp.optimizer == "hf":
+        return build_hf_training_graph(hp, p)
     view = recurrence_view(hp, p)
     x, mask, reset, u_carry, lr, seed = chunk_inputs(hp, lanes)
     u_tm1, u_last = rnn_states(x, u_carry, reset, view, hp.cell)
@@ -753,6 +769,85 @@ def build_training_graph(hp, blocks=1, lanes=None):
     return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
                   u_final=u_last, v_sample=v_sample, cost=cost, train_op=train_op, params=p,
                   optimizer_state=optimizer_state, blocks=blocks)
+
+
+HfGraph = collections.namedtuple("HfGraph", [
+    "params",       # the variables HF moves; every flat vector below lists their entries in this order
+    "loss_sum",     # []: the sum over real rows of -log p(v_t | v_<t) (the cost times the rows)
+    "rows",         # []: real rows
+    "grad_sum",     # [n]: the gradient of loss_sum
+    "direction",    # placeholder [n]: d
+    "lam",          # placeholder []: the damping lam; mu lam weighs the structural damping
+    "product_sum",  # [n]: (G + hf_structural lam S) d, each summed over the real rows
+    "shift",        # op: every parameter += its part of `direction`
+])
+
+
+def recurrence_jvp(x, p, vp, cell):
+    """(u_tm1, R u_tm1): the recurrence's output before each row of whole songs x ([lanes, time,
+    nv], each lane a song from the initial state), and its derivative along the parameter
+    direction vp (Params of tensors shaped as p's): forward mode, one row at a time (HF.jvp in
+    the loop body, where its second derivative stays inside the loop)."""
+    nr = int(p.u0.shape[0])
+    lanes = tf.shape(x)[0]
+    time_major = lambda a: tf.transpose(a, [1, 0, 2])
+    x_in = time_major(tf.tensordot(x, p.Wvu, 1) + p.bu)                                 # [time, lanes, gates * nr]
+    r_in = time_major(tf.tensordot(x, vp.Wvu, 1) + vp.bu)
+
+    def step(carry, row):
+        (s, r_s), (x_t, r_x) = carry, row
+        s_in, x_local, Wuu = tf.identity(s), tf.identity(x_t), tf.identity(p.Wuu)
+        s_new = cell_update(cell, s_in, x_local, recurrent_weights(cell, Wuu, nr), nr)
+        return s_new, HF.jvp(s_new, [s_in, x_local, Wuu], [r_s, r_x, vp.Wuu])
+
+    start = lambda q: tf.tile(initial_state(cell, q)[None], [lanes, 1])                 # [lanes, state]
+    states, r_states = tf.scan(step, (x_in, r_in), initializer=(start(p), start(vp)))   # [time, lanes, state]
+    before = lambda first, after: time_major(output(cell, tf.concat([first[None], after[:-1]], 0), nr))
+    return before(start(p), states), before(start(vp), r_states)
+
+
+def build_hf_training_graph(hp, p):
+    """The graph of --optimizer hf (HF.py) for a model with logits (rnn-nade, rnn): whole songs,
+    one per lane from u0, fed in batches whose sums training.hf_epoch adds up."""
+    conditional = CONDITIONALS[hp.model]
+    nv, theta = hp.n_visible, variables(p)
+    x, mask, reset, u_carry, lr, seed = chunk_inputs(hp)
+    u_tm1, u_last = rnn_states(x, u_carry, reset, p, hp.cell)
+    bv_t, bh_t = conditional_biases(u_tm1, p)
+    rows, weights = tf.reshape(x, [-1, nv]), tf.reshape(mask, [-1, 1])                 # [lanes * time, nv], [.., 1]
+    own = {"bv_t": tf.identity(tf.reshape(bv_t, [-1, nv]))}                            # what the logits are a function of
+    if bh_t is not None:
+        own["bh_t"] = tf.identity(tf.reshape(bh_t, [-1, hp.n_hidden]))
+    for name in ("W", "V"):
+        if getattr(p, name) is not None:
+            own[name] = tf.identity(getattr(p, name))
+    z = conditional.logits(rows, p._replace(W=own.get("W"), V=own.get("V")), own["bv_t"], own.get("bh_t"))
+    loss_sum = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=rows, logits=z) * weights)
+    cost = loss_sum / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    direction = tf.placeholder(tf.float32, [sum(int(np.prod(v.shape.as_list())) for v in theta)], name="direction")
+    lam = tf.placeholder(tf.float32, [], name="lam")
+    vp = Params(**{name: None for name in Params._fields})._replace(
+        **dict(zip(named_variables(p), HF.unflat(direction, theta))))
+    u_r, r_u = recurrence_jvp(x, p, vp, hp.cell)
+    moved = lambda bias, W_u, v_bias, v_W_u: tf.reshape(v_bias + tf.tensordot(r_u, W_u, 1) + tf.tensordot(u_r, v_W_u, 1),
+                                                      [-1, int(bias.shape[-1])])
+    along = {"bv_t": moved(p.bv, p.Wuv, vp.bv, vp.Wuv), "W": vp.W, "V": vp.V}
+    if bh_t is not None:
+        along["bh_t"] = moved(p.bh, p.Wuh, vp.bh, vp.Wuh)
+    r_z = HF.jvp(z, [own[name] for name in own], [along[name] for name in own])
+    curvature = tf.sigmoid(z) * (1.0 - tf.sigmoid(z)) * weights                      # the loss's Hessian in z, diagonal
+    gauss_newton = HF.flat(HF.transpose_product(z, theta, curvature * r_z))
+    structural = HF.flat(HF.transpose_product(u_tm1, theta, r_u * mask[:, :, None]))
+    hf = HfGraph(params=theta, loss_sum=loss_sum, rows=tf.reduce_sum(mask),
+                 grad_sum=HF.flat(HF.transpose_product(loss_sum, theta, None)), direction=direction, lam=lam,
+                 product_sum=gauss_newton + hp.hf_structural * lam * structural,
+                 shift=tf.group([var.assign_add(part) for var, part in zip(theta, HF.unflat(direction, theta))]))
+    state = {"hf/lambda": tf.Variable(hp.hf_damping, name="hf_lambda"),
+             "hf/delta": tf.Variable(tf.zeros_like(direction), name="hf_delta")}
+    return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
+                  u_final=u_last, v_sample=None, cost=cost, train_op=None, params=p, optimizer_state=state, blocks=1,
+                  hf=hf)
 
 
 def build_rnn_pretraining_graph(hp, p, lanes=None):

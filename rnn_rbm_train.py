@@ -127,17 +127,22 @@ def main(argv=None):
             ctrl_c.check()
             epoch_start = time.time()
             lr = training.learning_rate(hp, epoch)
-            epoch_cost = training.train_epoch(sess, model, song_rows, hp, epoch, ctrl_c.check)
+            hf_stats = []
+            epoch_cost = training.train_epoch(sess, model, song_rows, hp, epoch, ctrl_c.check, hf_stats.append)
             if not np.isfinite(epoch_cost):
                 log.error("epoch %d: the cost is %s, so training diverged and stopped. The last good checkpoint "
                           "is %s. Try a smaller --lr or --grad-clip.", epoch, epoch_cost, saved or init)
                 return 1
             cost = epoch_cost
             seconds = time.time() - epoch_start
-            training.append_log(log_path, {"epoch": epoch, "cost": cost, "seconds": round(seconds, 3), "lr": lr})
+            hf = {} if not hf_stats else {"cg_iterations": hf_stats[0].cg_iterations, "cg_kept": hf_stats[0].kept_iteration,
+                                          "lambda": hf_stats[0].lam, "rho": hf_stats[0].rho, "rate": hf_stats[0].rate}
+            training.append_log(log_path, {"epoch": epoch, "cost": cost, "seconds": round(seconds, 3), "lr": lr, **hf})
             bar.set_postfix(cost=f"{cost:.4f}")
             if not args.quiet:
-                tqdm.write(f"epoch {epoch}: cost {cost:.4f} ({seconds:.1f} s)")
+                tqdm.write(f"epoch {epoch}: cost {cost:.4f} ({seconds:.1f} s)" + (
+                    f"; HF: {hf['cg_iterations']} CG iterations ({hf_stats[0].cg_stop}), kept {hf['cg_kept']}, "
+                    f"rho {hf['rho']:.2f}, rate {hf['rate']:.2f}, lambda {hf['lambda']:.3g}" if hf else ""))
             if epoch % hp.save_every == 0 or epoch == hp.epochs:
                 saved = save(f"epoch_{epoch}.ckpt", epoch, cost)
                 training.plot_log(log_path)

@@ -6,6 +6,7 @@ A training run in a folder is its run checkpoints, epoch_<n>.ckpt and interrupte
 (checkpoints.run_checkpoints); a folder holds at most one run, and --resume continues the newest
 of its checkpoints only if it is the run the user asked for.
 """
+import collections
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ import pandas as pd
 
 import checkpoints
 import datasets
+import HF
 import plots
 import RBM
 import rnn_rbm
@@ -145,15 +147,21 @@ def used_steps(mask, chunk_len):
     return min(chunk_len, -(-(int(real[-1]) + 1) // quarter) * quarter) if len(real) else quarter
 
 
-def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
+def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None, report=None):
     """One pass over every song, chunk by chunk; returns the mean cost per real row.
 
     The song order and every random draw are functions of (seed, epoch), so an epoch can be
     replayed exactly, after a resume too. `check` is called after each chunk (CtrlC.check).
+    With --optimizer hf the epoch is one HF update instead (hf_epoch), whose HfStats go to `report`.
     """
     rng = np.random.default_rng([hp.seed, epoch])
     if hp.transpose:
         song_rows = transpose_songs(song_rows, hp, rng)
+    if model.hf is not None:
+        stats = hf_epoch(sess, model, song_rows, hp, rng, check)
+        if report:
+            report(stats)
+        return stats.cost
     x, mask, reset = pack_lanes(song_rows, hp, rng)
     built_for = model.x.shape.as_list()[0]
     if built_for is not None and built_for != x.shape[1]:
@@ -170,6 +178,87 @@ def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None):
         total += float(cost) * float(mask[i].sum())
         check()
     return total / float(mask.sum())
+
+
+HF_SONGS_PER_RUN = 16     # whole songs per session run of an HF pass, songs of like length together
+
+
+def song_batches(song_rows, indices):
+    """[(x [songs, longest, nv], mask [songs, longest])]: the songs `indices`, HF_SONGS_PER_RUN at a
+    time, sorted by length so that little is padding."""
+    ordered = sorted(indices, key=lambda i: len(song_rows[i]))
+    batches = []
+    for begin in range(0, len(ordered), HF_SONGS_PER_RUN):
+        songs = [song_rows[i] for i in ordered[begin:begin + HF_SONGS_PER_RUN]]
+        longest = max(len(rows) for rows in songs)
+        x = np.zeros((len(songs), longest, songs[0].shape[1]), np.float32)
+        mask = np.zeros((len(songs), longest), np.float32)
+        for lane, rows in enumerate(songs):
+            x[lane, :len(rows)], mask[lane, :len(rows)] = rows, 1.0
+        batches.append((x, mask))
+    return batches
+
+
+HfStats = collections.namedtuple("HfStats", ["cost", "cg_iterations", "cg_stop", "kept_iteration", "rho", "lam",
+                                             "rate", "gradient_songs", "curvature_songs", "products"])
+
+
+def hf_epoch(sess, model, song_rows, hp, rng, check=lambda: None):
+    """One Hessian-free update (HF.py) over songs drawn by `rng`; returns its HfStats, whose cost is
+    the mean cost per real row of its gradient batch before the update.
+
+    The gradient comes from hf_batch_songs songs (all by default: an epoch of gradient work),
+    the Gauss-Newton products, backtracking and line search from hf_curvature_share of them,
+    as Martens (2010) takes a smaller batch for the curvature. lam and the last step (for CG's
+    warm start) live in the optimizer's variables, so a resumed run goes on with them."""
+    hf, state = model.hf, model.optimizer_state
+    order = rng.permutation(len(song_rows))
+    chosen = order[:hp.hf_batch_songs or len(order)]
+    curvature_songs = chosen[:max(1, round(hp.hf_curvature_share * len(chosen)))]
+    gradient_batches, curvature_batches = song_batches(song_rows, chosen), song_batches(song_rows, curvature_songs)
+    feed = lambda batch, extra=None: {model.x: batch[0], model.mask: batch[1], **(extra or {})}
+
+    def summed(batches, fetch, extra=None):
+        parts = [sess.run(fetch, feed(batch, extra)) for batch in batches]
+        check()
+        return [np.sum([np.asarray(part[i], np.float64) for part in parts], 0) for i in range(len(fetch))], parts
+
+    (loss, rows, grad), parts = summed(gradient_batches, [hf.loss_sum, hf.rows, hf.grad_sum])
+    grad, f0 = grad / rows, float(loss / rows)
+    # the empirical Fisher's diagonal, from the batches' mean gradients scaled to one row's variance
+    fisher = sum(part_rows * (part_grad / part_rows - grad) ** 2 for _, part_rows, part_grad in parts) / rows
+    lam, previous = float(sess.run(state["hf/lambda"])), sess.run(state["hf/delta"]).astype(np.float64)
+    curvature_rows = float(sum(batch[1].sum() for batch in curvature_batches))
+    products = [0]
+
+    def product(d, damping=lam):
+        products[0] += 1
+        (total,), _ = summed(curvature_batches, [hf.product_sum], {hf.direction: d.astype(np.float32), hf.lam: damping})
+        return total / curvature_rows + damping * d
+
+    theta = snapshot(sess, hf.params)
+
+    def objective(d):
+        sess.run(hf.shift, {hf.direction: d.astype(np.float32)})
+        (total,), _ = summed(curvature_batches, [hf.loss_sum])
+        restore_snapshot(sess, hf.params, theta)
+        return float(total / curvature_rows)
+
+    solved = HF.conjugate_gradient(product, -grad, HF.WARM_START * previous, HF.preconditioner(fisher, lam),
+                                   hp.hf_cg_iters)
+    f_curvature = objective(np.zeros_like(grad))
+    kept, step, f_step = HF.backtrack(solved.iterates, objective)
+    model_change = float(grad @ step + 0.5 * step @ product(step, 0.0))     # the undamped quadratic's prediction
+    rho = HF.reduction_ratio(f_step, f_curvature, model_change)
+    new_lam = HF.damping_update(lam, rho)
+    rate, _ = HF.line_search(objective, f_curvature, float(grad @ step), step)
+    if rate:
+        sess.run(hf.shift, {hf.direction: (rate * step).astype(np.float32)})
+    state["hf/lambda"].load(new_lam, sess)
+    state["hf/delta"].load(step.astype(np.float32), sess)
+    return HfStats(cost=f0, cg_iterations=solved.iterations, cg_stop=solved.reason, kept_iteration=kept, rho=rho,
+                   lam=new_lam, rate=rate, gradient_songs=len(chosen), curvature_songs=len(curvature_songs),
+                   products=products[0])
 
 
 def append_log(path, row):
