@@ -780,6 +780,7 @@ HfGraph = collections.namedtuple("HfGraph", [
     "lam",          # placeholder []: the damping lam; mu lam weighs the structural damping
     "product_sum",  # [n]: (G + hf_structural lam S) d, each summed over the real rows
     "shift",        # op: every parameter += its part of `direction`
+    "logits",       # [lanes * time, nv]: z, whose cross-entropies with the rows are the loss
 ])
 
 
@@ -842,7 +843,8 @@ def build_hf_training_graph(hp, p):
     hf = HfGraph(params=theta, loss_sum=loss_sum, rows=tf.reduce_sum(mask),
                  grad_sum=HF.flat(HF.transpose_product(loss_sum, theta, None)), direction=direction, lam=lam,
                  product_sum=gauss_newton + hp.hf_structural * lam * structural,
-                 shift=tf.group([var.assign_add(part) for var, part in zip(theta, HF.unflat(direction, theta))]))
+                 shift=tf.group([var.assign_add(part) for var, part in zip(theta, HF.unflat(direction, theta))]),
+                 logits=z)
     state = {"hf/lambda": tf.Variable(hp.hf_damping, name="hf_lambda"),
              "hf/delta": tf.Variable(tf.zeros_like(direction), name="hf_delta")}
     return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
