@@ -1,6 +1,6 @@
 """One row of the results table, in one command: pretrain, train, choose on valid, evaluate on test.
 
-    python reproduce.py <dataset.pickle> --model rnn-nade [--cell lstm] [--minutes 45] [--out DIR]
+    python reproduce.py <dataset.pickle> --model rnn-nade [--cell lstm] [--optimizer hf] [--minutes 45] [--out DIR]
 
 The dataset is a benchmark pickle in the 2012 paper's layout ({'train', 'valid', 'test'}: lists
 of songs of lists of MIDI pitches). The recipe is the same for every such data set; what depends
@@ -31,6 +31,10 @@ on the data is chosen on its valid split, and test is read once, at the end:
    (20 chains x 500 temperatures) would take more, judged from the first valid evaluation, it
    runs with fewer temperatures, then fewer chains, down to the settings that choose on valid
    (10 x 200); the recipe prints them and records them in recipe.json.
+
+With --optimizer hf (rnn-nade, rnn) training is Hessian-free (HF.py: one update per epoch) instead
+of Adam. HF has no learning rate: step 2 trains one run, and a stage of step 3 or 4 starts from
+the best checkpoint with HF's damping afresh (the rate the record shows is not used).
 
 --minutes is the wall-clock budget of all five. Every step is one of this project's commands,
 printed before it runs, so each can be rerun by hand; OUT/recipe.json records the choices and
@@ -89,6 +93,8 @@ def build_parser():
     parser.add_argument("dataset", help="a benchmark .pickle in the 2012 paper's layout")
     parser.add_argument("--model", default="rnn-rbm", choices=config.MODELS, help="(default: %(default)s)")
     parser.add_argument("--cell", default="rnn", choices=("rnn", "lstm", "gru"), help="(default: %(default)s)")
+    parser.add_argument("--optimizer", default="adam", choices=("adam", "hf"),
+                        help="training's optimizer: Adam over 8 lanes, or Hessian-free (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=45.0, help="wall-clock budget of the whole recipe (default: %(default)s)")
     parser.add_argument("--out", default=None, help="folder of the run (default: runs/<dataset>_<model>_<cell>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of pretraining and training (default: %(default)s)")
@@ -102,9 +108,14 @@ class Recipe:
         self.args, self.start = args, time.time()
         self.deadline = self.start + 60.0 * args.minutes
         self.recipe = RECIPES[args.model]
-        self.out = args.out or os.path.join("runs", f"{evaluation.dataset_name(args.dataset)}_{args.model}_{args.cell}"
+        config.preset("paper", model=args.model, cell=args.cell, optimizer=args.optimizer)    # refuses hf for CD models
+        self.train_options = TRAIN if args.optimizer == "adam" else ["--optimizer", "hf"]
+        self.lrs = self.recipe["lrs"] if args.optimizer == "adam" else self.recipe["lrs"][:1]
+        hf = "_hf" if args.optimizer == "hf" else ""
+        self.out = args.out or os.path.join("runs", f"{evaluation.dataset_name(args.dataset)}_{args.model}_{args.cell}{hf}"
                                             .replace(" ", "_"))
-        self.record = {"dataset": args.dataset, "model": args.model, "cell": args.cell, "minutes": args.minutes,
+        self.record = {"dataset": args.dataset, "model": args.model, "cell": args.cell, "optimizer": args.optimizer,
+                       "minutes": args.minutes,
                        "seed": args.seed, "valid": [], "commands": []}
         self.eval_seconds = None       # of one valid evaluation
         data = datasets.load_pickle_dataset(args.dataset)
@@ -203,7 +214,7 @@ class Recipe:
         """Train the run in `folder` up to `epochs`, saving every `save_every`; returns the epochs
         of the checkpoints this call wrote and the mean seconds per epoch."""
         first = (max(e for e, _ in checkpoints.epoch_checkpoints(folder)) + 1) if resume else 1
-        options = ["--resume"] if resume else ["--init", init, "--lr", lr, "--transpose", transpose, *TRAIN]
+        options = ["--resume"] if resume else ["--init", init, "--lr", lr, "--transpose", transpose, *self.train_options]
         self.run("rnn_rbm_train.py", epochs, "--data", self.args.dataset, "--checkpoint-dir", folder, *options,
                  "--save-every", save_every, "--quiet")
         seconds = pd.read_csv(os.path.join(folder, "training_log.csv"))["seconds"]
@@ -281,7 +292,7 @@ class Recipe:
         self.save_record()
         init = self.pretrain()
         # 2. the learning rate: the same first segment from the same start at each rate
-        first_lr = self.recipe["lrs"][0]
+        first_lr = self.lrs[0]
         folder = os.path.join(self.out, f"lr{first_lr:g}")
         written, per_epoch = self.train(folder, 1, 1, init, first_lr)
         trials = self.select_on_valid(folder, written, first_lr, 0)      # also times an evaluation
@@ -291,7 +302,7 @@ class Recipe:
             written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
             trials += self.select_on_valid(folder, written, first_lr, 0)
         trials = [(max(trials), folder, first_lr)]
-        for lr in self.recipe["lrs"][1:]:
+        for lr in self.lrs[1:]:
             if not self.fits(self.segment()):
                 break
             trials.append((*self.first_segment(f"lr{lr:g}", init, lr), lr))

@@ -135,3 +135,15 @@ def test_an_rbm_test_ais_takes_at_most_its_share_of_the_budget(tmp_path, minutes
         assert (10, 200) < settings < (full.chains, full.betas)
         assert share - 60 < recipe.test_reserve() <= share               # the most that fits, to a few betas
         assert recipe.test_seconds(recipe.final._replace(betas=recipe.final.betas + 5)) > share
+
+
+def test_a_tiny_hf_recipe_trains_with_hf_and_refuses_a_cd_model(tmp_path, capsys):
+    path, out = str(tmp_path / "Tiny.pickle"), str(tmp_path / "run")
+    tiny_dataset(path)
+    assert reproduce.main([path, "--model", "rnn-nade", "--optimizer", "hf", "--minutes", "0.4", "--out", out]) == 0
+    record = json.load(open(os.path.join(out, "recipe.json")))
+    trained = [c for c in record["commands"] if "rnn_rbm_train.py" in c and "--resume" not in c]
+    assert trained and all("--optimizer hf" in c for c in trained)
+    assert record["optimizer"] == "hf" and record["chosen"] in [v["checkpoint"] for v in record["valid"]]
+    with pytest.raises(ValueError, match="no objective to take a second derivative of"):
+        reproduce.main([path, "--model", "rnn-dbn", "--optimizer", "hf", "--out", str(tmp_path / "dbn")])
