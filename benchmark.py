@@ -1,6 +1,6 @@
 """Speed of training and generation, one JSON object per line.
 
-    python benchmark.py [--quick] [--only train,random,generate,paper,models,stats,quickstart] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
+    python benchmark.py [--quick] [--only train,random,generate,paper,models,hf,stats,quickstart] [--batch-songs 1,16,32] [--cells rnn,lstm,gru]
 
 - train: training rows/s (RNN, CD-k, gradients and the update included) on the default data
   at the original's model size (780 visible, 50 hidden, 100 recurrent, CD-15), for several
@@ -19,6 +19,11 @@
   --baseline PATH/rnn_rbm.py adds that file's training graphs (an earlier checkout of this
   project; the modules beside it that differ from this one's, NADE.py say, come with it) to
   the turns, for a before/after ratio.
+- hf: --optimizer hf on an RNN-NADE at the paper preset on JSB train: seconds per HF update (one
+  epoch of rnn_rbm_train.py), its CG iterations, and its gradient work in epochs (the gradient
+  batch's rows, plus the curvature batch's rows for each Gauss-Newton product, over an epoch's
+  rows), so seconds per epoch-equivalent of gradient work; beside an Adam epoch of the same
+  model, the two in turns.
 - stats: seconds of `music_stats.py` on 20 songs of 300 rows from pretrained.ckpt against the
   default data (its process start and MIDI reading included).
 - quickstart: what a user runs first, side by side in turns, medians: sampling 3 songs of 300
@@ -62,7 +67,7 @@ BENCHMARKS = os.path.join(HERE, "..", "shared", "data", "benchmarks")
 def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
-    parser.add_argument("--only", default="train,random,generate,paper,models,stats,quickstart",
+    parser.add_argument("--only", default="train,random,generate,paper,models,hf,stats,quickstart",
                         help="comma-separated parts to run (default: all)")
     parser.add_argument("--models", default=",".join(config.MODELS), help="models (--model) of the models part (default: %(default)s)")
     parser.add_argument("--data", default=datasets.DEFAULT_DATA, help="MIDI folder for the train part (default: %(default)s)")
@@ -371,6 +376,34 @@ def main(argv=None):
                      seconds_per_epoch=round(medians["this", model, cell], 3), epoch_rows=frames,
                      generate_steps_per_s=round(steps / took, 1), epoch_time_vs_rnn_rbm=ratio("this", ("rnn-rbm", cell)),
                      epoch_time_vs_rnn_cell=ratio("this", (model, "rnn")), **before)
+
+    if "hf" in parts:
+        jsb = os.path.join(BENCHMARKS, "JSB Chorales.pickle")
+        if not os.path.exists(jsb):
+            emit(part="hf", skipped=f"{jsb} not found")
+        else:
+            paper = config.preset("paper", model="rnn-nade")
+            song_rows = datasets.songs_to_rows(datasets.load_data(jsb, paper, "train"), paper)
+            song_rows = song_rows[:16] if args.quick else song_rows
+            frames = sum(len(r) for r in song_rows)
+            runs = {"hf": paper.replace(optimizer="hf"), "adam": paper.replace(optimizer="adam", batch_songs=8)}
+            sessions = {key: warm_training_session(song_rows, run_hp) for key, run_hp in runs.items()}
+            times, stats = {key: [] for key in runs}, []
+            for turn in range(1 if args.quick else 5):
+                for key, run_hp in runs.items():
+                    sess, model = sessions[key]
+                    start = time.time()
+                    training.train_epoch(sess, model, song_rows, run_hp, turn + 1, report=stats.append)
+                    times[key].append(time.time() - start)
+            for sess, _ in sessions.values():
+                sess.close()
+            update, adam = float(np.median(times["hf"])), float(np.median(times["adam"]))
+            work = [(s.gradient_songs + s.products * s.curvature_songs) / len(song_rows) for s in stats]
+            emit(part="hf", preset="paper", model="rnn-nade", data="JSB train", epoch_rows=frames, updates=len(stats),
+                 seconds_per_hf_update=round(update, 2),
+                 cg_iterations=[s.cg_iterations for s in stats], gradient_work_epochs=round(float(np.median(work)), 1),
+                 seconds_per_epoch_of_gradient_work=round(update / float(np.median(work)), 2),
+                 adam_seconds_per_epoch=round(adam, 2), hf_update_vs_adam_epoch=round(update / adam, 2))
 
     if "quickstart" in parts:
         rounds = 1 if args.quick else args.rounds

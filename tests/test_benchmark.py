@@ -3,6 +3,8 @@ import json
 import os
 import sys
 
+import pytest
+
 import benchmark
 from conftest import SHARED, write_midi
 
@@ -92,3 +94,15 @@ def test_quick_quickstart_part_times_sampling_the_two_commands_and_training_memo
     assert [r["vs_rnn_rbm"] for r in records[:2]][1] == 1.0 and records[3]["vs_pretrained_ckpt"] == 1.0
     assert records[2]["command"].startswith("python rnn_rbm_generate.py " + benchmark.QUICK_START)
     assert all(r["seconds"] > 0 for r in records[:4]) and records[4]["peak_rss_mb_of_training"] > 0
+
+
+def test_quick_hf_part_reports_seconds_per_update_and_per_epoch_of_gradient_work(capsys):
+    capsys.readouterr()
+    assert benchmark.main(["--quick", "--only", "hf"]) == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    if not os.path.exists(os.path.join(SHARED, "data", "benchmarks", "JSB Chorales.pickle")):
+        assert "skipped" in record
+        return
+    assert record["seconds_per_hf_update"] > 0 and record["gradient_work_epochs"] >= 1
+    assert record["seconds_per_epoch_of_gradient_work"] * record["gradient_work_epochs"] == \
+        pytest.approx(record["seconds_per_hf_update"], rel=0.02)
