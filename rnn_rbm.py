@@ -13,7 +13,10 @@ hp.model picks the frame's distribution (CONDITIONALS): 'rnn-rbm' the RBM above 
 'rnn' independent Bernoulli units with log-odds bv_t (the paper's RNN), 'rtrbm' the RTRBM
 (Sutskever, Hinton & Taylor 2008), whose recurrent state is the RBM's own hidden expectation,
 r_t = sigmoid(v_t W + bh_t), with bh_t = bh + r_{t-1} Wuh and bv_t = bv + r_{t-1} Wuv
-(recurrence_view). hp.cell picks the recurrence of the others: 'rnn' above, 'lstm' or 'gru'.
+(recurrence_view), 'rnn-dbn' a DBN (DBN.py) whose every layer's biases come from u_{t-1}, the
+RNN-DBN, with an LSTM the DBN-LSTM. hp.cell picks the recurrence of the others: 'rnn' above,
+'lstm' or 'gru'. With hp.optimizer 'hf' an exact model trains by Hessian-free optimization
+(build_hf_training_graph, HF.py).
 
 This module only builds graphs: no Session and no file I/O.
 """

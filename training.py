@@ -157,7 +157,7 @@ def train_epoch(sess, model, song_rows, hp, epoch, check=lambda: None, report=No
     rng = np.random.default_rng([hp.seed, epoch])
     if hp.transpose:
         song_rows = transpose_songs(song_rows, hp, rng)
-    if model.hf is not None:
+    if getattr(model, "hf", None) is not None:      # the RNN pretraining graph has no HF
         stats = hf_epoch(sess, model, song_rows, hp, rng, check)
         if report:
             report(stats)

@@ -35,8 +35,8 @@ def interrupted_in_epoch(interrupted):
     """training.train_epoch, with Ctrl-C pressed at the end of epoch `interrupted`, after it changed the weights."""
     real = training.train_epoch
 
-    def train_epoch(sess, model, song_rows, hp, epoch, check):
-        cost = real(sess, model, song_rows, hp, epoch, check)
+    def train_epoch(sess, model, song_rows, hp, epoch, check, report=None):
+        cost = real(sess, model, song_rows, hp, epoch, check, report)
         if epoch == interrupted:
             raise KeyboardInterrupt
         return cost
@@ -83,7 +83,8 @@ def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(setup, monk
     root, _, init = setup
     real = training.train_epoch
     monkeypatch.setattr(training, "train_epoch",
-                        lambda sess, model, rows, hp, epoch, check: float("nan") if epoch == 2 else real(sess, model, rows, hp, epoch))
+                        lambda sess, model, rows, hp, epoch, check, report=None:
+                        float("nan") if epoch == 2 else real(sess, model, rows, hp, epoch))
     assert rnn_rbm_train.main(["5", "--init", init, *train_args(setup, "nan", "--save-every", "1")]) == 1
     assert "diverged" in capsys.readouterr().err
     assert [e for e, _ in checkpoints.epoch_checkpoints(str(root / "nan"))] == [1]
