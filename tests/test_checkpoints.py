@@ -54,10 +54,10 @@ def test_every_shipped_checkpoint_loads_and_the_older_flat_layout_means_an_rnn_r
     with open(path + ".hparams.json") as f:
         record = json.load(f)
     hp, run = checkpoints.load_hparams(path)
-    if any(word in name for word in ("nade", "lstm", "sharpened", "rtrbm")):   # written after --model and --cell came
+    if any(word in name for word in ("nade", "lstm", "sharpened", "rtrbm", "dbn")):   # written after --model and --cell came
         assert set(record) == {"hparams", "run"}
-        model = next((m for m in ("rnn-nade", "rtrbm") if m.replace("rnn-", "") in name), "rnn-rbm")
-        assert hp.model == model and hp.cell == ("lstm" if "lstm" in name else "rnn")
+        model = next((m for m in ("rnn-nade", "rtrbm", "rnn-dbn") if m.replace("rnn-", "") in name), "rnn-rbm")
+        assert hp.model == model and hp.cell == ("lstm" if "lstm" in name or "dbn" in name else "rnn")   # DBN-LSTMs
         return
     flat = record
     assert "hparams" not in flat                     # the older layout, kept as it was written
