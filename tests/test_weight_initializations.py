@@ -91,3 +91,39 @@ def test_the_next_command_it_prints_names_the_folder_and_data_it_used(tiny_run, 
     assert code == 0
     assert (f"(RBM with CD-1 not pretrained); next: python rnn_rbm_train.py <epochs> --checkpoint-dir '{folder}' "
             f"--data {songs}\n") in err
+
+
+def test_a_dbn_pretrains_layer_by_layer_and_ctrl_c_in_its_second_layer_resumes_to_the_same_weights(tmp_path,
+                                                                                                    monkeypatch, capsys):
+    import pickle
+    rng = np.random.default_rng(0)
+    data = {split: [[[60 + int(k) for k in np.flatnonzero(rng.random(7) < 0.4)] for _ in range(20)] for _ in range(3)]
+            for split in ("train", "valid", "test")}
+    path = str(tmp_path / "tiny.pickle")
+    with open(path, "wb") as f:
+        pickle.dump(data, f)
+    common = ["--data", path, "--cache-dir", "", "--preset", "paper", "--model", "rnn-dbn", "--dbn-layers", "5,4",
+              "--lowest-note", "60", "--highest-note", "66", "--n-hidden-recurrent", "3", "--pretrain-epochs", "2"]
+    assert weight_initializations.main([*common, "--checkpoint-dir", str(tmp_path / "straight"), "--quiet"]) == 0
+    real = weight_initializations.pretrain_frames
+
+    def pressed_in_epoch_3(*args):
+        for epoch, cost in real(*args):
+            if epoch == 3:                     # the second layer's first epoch has changed its weights
+                raise KeyboardInterrupt
+            yield epoch, cost
+    monkeypatch.setattr(weight_initializations, "pretrain_frames", pressed_in_epoch_3)
+    code, err = run_cli(weight_initializations, [*common, "--checkpoint-dir", str(tmp_path / "broken")], capsys)
+    assert code == 0 and "after RBM epoch 2" in err, err
+    monkeypatch.undo()
+    assert weight_initializations.main(["--resume", "--data", path, "--cache-dir", "", "--checkpoint-dir",
+                                        str(tmp_path / "broken"), "--quiet"]) == 0
+    straight, resumed = (weights(str(tmp_path / run / "initialized.ckpt")) for run in ("straight", "broken"))
+    assert straight["W2"].shape == (5, 4) and straight["bh"].shape == (5 + 5 + 4,)
+    for name in straight:
+        np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    untrained = [*common[:-1], "0", "--checkpoint-dir", str(tmp_path / "untrained"), "--quiet"]
+    assert weight_initializations.main(untrained) == 0
+    start = weights(str(tmp_path / "untrained" / "initialized.ckpt"))
+    assert np.abs(straight["W2"] - start["W2"]).max() > 1e-3          # the second layer trained too
+    assert np.abs(straight["bh"][5:] - start["bh"][5:]).max() > 1e-3
