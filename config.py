@@ -55,7 +55,8 @@ class HParams:
     epochs: int = _field((TRAIN,), 200, "training epochs")
     k_train: int = _field((TRAIN,), 15, "Gibbs steps for the negative sample v_t*")
     optimizer: str = _field((PRETRAIN, TRAIN), "sgd", "'sgd' (the original's), 'adam', or 'hf' (Hessian-free, training "
-                            "only, for the models with an exact likelihood: rnn-nade, rnn; each epoch is one HF update)")
+                            "only, for the models with an exact likelihood: rnn-nade, rnn; each epoch is one HF update, "
+                            "and --lr is not used)")
     hf_batch_songs: int = _field((TRAIN,), 0, "with --optimizer hf, songs of each update's gradient (0: every song)")
     hf_curvature_share: float = _field((TRAIN,), 0.25, "with --optimizer hf, the share of those songs in the "
                                        "Gauss-Newton products, the backtracking and the line search")
@@ -150,6 +151,8 @@ class HParams:
             raise ValueError(f"--optimizer hf needs a model with an exact objective (rnn-nade, rnn); a {self.model} "
                              "learns by contrastive divergence, which has no objective to take a second derivative of. "
                              "Use --optimizer adam or sgd")
+        if self.optimizer == "hf" and self.weight_decay:
+            raise ValueError("--weight-decay is not part of the Hessian-free objective yet; leave it 0 with --optimizer hf")
         if self.optimizer == "hf" and self.rnn_pretrain_epochs:
             raise ValueError("--optimizer hf is for rnn_rbm_train.py; pretrain the RNN (--rnn-pretrain-epochs) with "
                              "--optimizer adam or sgd, then train with --optimizer hf")

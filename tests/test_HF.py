@@ -179,3 +179,8 @@ def test_hf_trains_resumes_with_its_damping_and_lowers_the_cost(tmp_path, capsys
         np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-5, atol=1e-6, err_msg=name)
     costs = [checkpoints.load_hparams(str(tmp_path / "a" / f"epoch_{e}.ckpt"))[1]["cost"] for e in (1, 3)]
     assert costs[1] < costs[0]
+
+
+def test_hf_refuses_a_weight_decay_it_would_ignore():
+    with pytest.raises(ValueError, match="weight-decay is not part of the Hessian-free objective"):
+        config.preset("paper", model="rnn-nade", optimizer="hf", weight_decay=1e-4)
