@@ -105,4 +105,4 @@ def test_quick_hf_part_reports_seconds_per_update_and_per_epoch_of_gradient_work
         return
     assert record["seconds_per_hf_update"] > 0 and record["gradient_work_epochs"] >= 1
     assert record["seconds_per_epoch_of_gradient_work"] * record["gradient_work_epochs"] == \
-        pytest.approx(record["seconds_per_hf_update"], rel=0.02)
+        pytest.approx(record["seconds_per_hf_update"], rel=0.05, abs=0.02)   # each figure is rounded
