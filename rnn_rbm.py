@@ -101,6 +101,12 @@ def variables(p):
     return list(named_variables(p).values())
 
 
+def field_variables(p, fields):
+    """The variables of Params p in the fields `fields` that its model has, in Params order; W_dbn
+    gives its layers W2, W3, ..."""
+    return variables(p._replace(**{name: None for name in Params._fields if name not in fields}))
+
+
 def hidden_width(hp):
     """Width of bh and of each row's bh_t: n_hidden, or a DBN's every layer's biases (DBN.bias_width)."""
     return DBN.bias_width(hp.hidden_layers) if hp.model == "rnn-dbn" else hp.n_hidden
@@ -766,8 +772,7 @@ def build_training_graph(hp, blocks=1, lanes=None):
 
     loss = cost
     if hp.weight_decay:
-        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(var) for name, var in named_variables(p).items()
-                                            if name in WEIGHTS or name.startswith("W") and name[1:].isdigit()])
+        loss += hp.weight_decay * tf.add_n([tf.nn.l2_loss(var) for var in field_variables(p, WEIGHTS)])
     train_op, optimizer_state = minimize(hp, loss, variables(p), lr)
     return RnnRbm(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_tm1=u_tm1, bv_t=bv_t, bh_t=bh_t,
                   u_final=u_last, v_sample=v_sample, cost=cost, train_op=train_op, params=p,
@@ -895,7 +900,7 @@ def build_frame_pretraining_graph(hp, p):
     x = tf.placeholder(tf.float32, [None, hp.n_visible], name="x")                 # [batch, n_visible]
     seed = tf.placeholder(tf.int64, [2], name="seed")
     costs = CONDITIONALS[hp.model].pretrain_costs(x, p, hp, seed)
-    own = variables(p._replace(**{name: None for name in Params._fields if name not in FRAME_PARAMS[hp.model]}))
+    own = field_variables(p, FRAME_PARAMS[hp.model])
     train_ops = []
     for cost in costs:
         grads = [(g, var) for g, var in zip(tf.gradients(cost, own), own) if g is not None]

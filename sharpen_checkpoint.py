@@ -43,12 +43,6 @@ SCALED = {"rnn-rbm": ("W", "bv", "bh", "Wuv", "Wuh"), "rnn": ("bv", "Wuv"), "rnn
           "rnn-dbn": ("W", "W_dbn", "bv", "bh", "Wuv", "Wuh")}
 
 
-def scaled_variables(params, model):
-    """The variables of Params `params` that SCALED[model] names; W_dbn stands for W2, W3, ..."""
-    names = SCALED.get(model, ())
-    return [var for name, var in rnn_rbm.named_variables(params).items()
-            if name in names or ("W_dbn" in names and name[0] == "W" and name[1:].isdigit())]
-
 
 def build_parser():
     parser = cli.make_parser(__doc__)
@@ -92,7 +86,7 @@ def sharpen(checkpoint, out, alpha, k_generate=None, best_of=None, voices=None):
         saver = checkpoints.make_saver(params)
         with tf.Session() as sess:
             checkpoints.restore(sess, saver, checkpoint)
-            sess.run([var.assign(var * alpha) for var in scaled_variables(params, hp.model)])
+            sess.run([var.assign(var * alpha) for var in rnn_rbm.field_variables(params, SCALED.get(hp.model, ()))])
             run.update(alpha=round(run.get("alpha", 1.0) * alpha, 12), sharpened_from=checkpoint)   # 1.5 * 1.2: 1.8
             hp = hp.replace(**{name: value for name, value in (("k_generate", k_generate), ("best_of", best_of),
                                                                 ("voices", voices)) if value is not None}).validate()
