@@ -115,6 +115,38 @@ def sample_given(v_prev, weights, biases, k, seed, mask, values, particles, fuse
     return tf.stop_gradient(tf.where(mask > 0, values, drawn))
 
 
+def stack(W, bv, bh, Wuh, Wuv, sizes, rng, pad_std=1e-3):
+    """The DBN with hidden layers `sizes` that starts where a trained RNN-RBM is (Hinton, Osindero &
+    Teh 2006): RBM 1 is the RNN-RBM's (W [nv, n1], biases bv, bh set from u through Wuv, Wuh) and
+    each RBM above starts as the transpose of the one below, so that its marginal of the layer
+    below is that RBM's own prior: p(v) of the DBN is the RNN-RBM's, and the up-pass is the exact
+    posterior, so the variational bound starts at the RNN-RBM's log-likelihood. Training the upper
+    RBMs then raises it. A layer wider than the one two below gets its extra units at weights
+    N(0, pad_std), biases zero (at pad_std 0, exactly as above).
+
+    Returns (bh, Wuh, [W2, .., WL]): the packed biases (split_biases) and their RNN weights."""
+    nv, n1 = W.shape
+    if sizes[0] != n1:
+        raise ValueError(f"the DBN's first hidden layer has {sizes[0]} units but the RNN-RBM's has {n1}: give "
+                         f"--dbn-layers starting at {n1}")
+    widths = (nv, *sizes)
+    weights, b, c, ub, uc = [W], [bv], [bh], [Wuv], [Wuh]
+    for l in range(1, len(sizes)):
+        below, above, under = widths[l], widths[l + 1], widths[l - 1]
+        if above < under:
+            fix = ",".join(map(str, (*sizes[:l], max(above, under), *sizes[l + 1:])))
+            raise ValueError(f"hidden layer {l + 1} has {above} units, fewer than the {under} of the layer two below: "
+                             f"to start as the transpose of layer {l}'s RBM it needs at least {under}, e.g. "
+                             f"--dbn-layers {fix}")
+        pad = lambda a, width: np.concatenate([a, np.zeros((*a.shape[:-1], width), a.dtype)], -1)
+        extra = above - under
+        weights.append(np.concatenate([weights[-1].T, rng.normal(0.0, pad_std, (below, extra)).astype(W.dtype)], 1))
+        b.append(c[-1]), ub.append(uc[-1])                  # RBM l + 1's visible layer is RBM l's hidden one
+        c.append(pad(b[-2], extra)), uc.append(pad(ub[-2], extra))
+    packed = lambda first, pairs: np.concatenate([first] + [a for pair in pairs for a in pair], -1)
+    return (packed(c[0], zip(b[1:], c[1:])), packed(uc[0], zip(ub[1:], uc[1:])), weights[1:])
+
+
 def _bernoulli_log_p(x, logits):
     return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), -1)
 

@@ -37,6 +37,7 @@ RUN_KEYS = {
     "rnn_pretrain_nll": "the last -log p per row of RNN pretraining",
     "alpha": "the inverse temperature of a sharpened checkpoint (sharpen_checkpoint.py)",
     "sharpened_from": "the checkpoint it was sharpened from",
+    "stacked_from": "the RNN-RBM checkpoint a DBN was stacked on (weight_initializations.py --stack)",
 }
 
 

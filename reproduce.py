@@ -32,6 +32,12 @@ on the data is chosen on its valid split, and test is read once, at the end:
    runs with fewer temperatures, then fewer chains, down to the settings that choose on valid
    (10 x 200); the recipe prints them and records them in recipe.json.
 
+A DBN (rnn-dbn) takes steps 1-4 of the RNN-RBM with the same cell in OUT/rbm, with 60% of the
+budget; then stacks the DBN on the RNN-RBM chosen (weight_initializations.py --stack: each layer
+above starts as the transpose of the one below, so the DBN's lower bound starts at the RNN-RBM's
+LL) and trains every layer from there at a ninth of the RNN-RBM's rate, as in step 3. The
+stacked start and each DBN checkpoint compete on valid's bound.
+
 With --optimizer hf (rnn-nade, rnn) training is Hessian-free (HF.py: one update per epoch) instead
 of Adam. HF has no learning rate: step 2 trains one run, and a stage of step 3 or 4 starts from
 the best checkpoint with HF's damping afresh (the rate the record shows is not used).
@@ -41,6 +47,7 @@ printed before it runs, so each can be rerun by hand; OUT/recipe.json records th
 every valid figure. The last line is rnn_rbm_evaluate.py's:
 `<dataset> test: LL/frame -X.XXX ± s.e. nats  ACC YY.YY%`.
 """
+import argparse
 import json
 import logging
 import math
@@ -71,9 +78,8 @@ RECIPES = {
                 select=evaluation.Settings(chains=10), final=evaluation.Settings()),
 }
 RECIPES["rtrbm"] = RECIPES["rnn-rbm"]       # an RBM at every frame too: CD pretraining, AIS
-# CD pretraining (greedy: the epochs and minutes per layer), AIS for the bound. Its rates are 3x the RBM's: the RNN
-# learns from two layers' gaps, and on JSB valid (20 songs, 80 epochs) 1e-3 was ahead of 3e-4 (-8.00 against -8.62)
-RECIPES["rnn-dbn"] = dict(RECIPES["rnn-rbm"], lrs=(1e-3, 3e-3))
+RECIPES["rnn-dbn"] = RECIPES["rnn-rbm"]     # AIS for the bound; its training starts from the RNN-RBM's recipe
+RBM_SHARE = 0.6            # of a DBN's budget, for the RNN-RBM's recipe that it is stacked on
 AIS_MODELS = ("rnn-rbm", "rtrbm", "rnn-dbn")   # no exact likelihood: valid and test by AIS (a DBN's lower bound)
 TRAIN = ["--optimizer", "adam", "--batch-songs", "8"]   # every model: Adam over 8 lanes of songs
 PRETRAIN_SHARE = 0.1       # of the budget, at most, for pretraining
@@ -144,13 +150,15 @@ class Recipe:
                                f"is in {self.out}/")
         return done.stdout
 
-    def select_on_valid(self, folder, epochs, lr, transpose):
-        """The valid LL of each new checkpoint of the run in `folder` (epochs `epochs`), evaluated here
-        as `rnn_rbm_evaluate.py <checkpoint> --split valid` with the recipe's selection settings;
-        returns [(LL, checkpoint)]."""
+    @staticmethod
+    def epoch_paths(folder, epochs):
+        return [os.path.join(folder, f"epoch_{epoch}.ckpt") for epoch in epochs]
+
+    def select_on_valid(self, paths, lr, transpose):
+        """The valid LL of each checkpoint of `paths`, evaluated here as `rnn_rbm_evaluate.py
+        <checkpoint> --split valid` with the recipe's selection settings; returns [(LL, checkpoint)]."""
         found = []
-        for epoch in epochs:
-            checkpoint = os.path.join(folder, f"epoch_{epoch}.ckpt")
+        for checkpoint in paths:
             started = time.time()
             result = evaluation.evaluate_checkpoint(checkpoint, self.args.dataset, "valid", self.select)
             self.eval_seconds = time.time() - started
@@ -158,7 +166,8 @@ class Recipe:
                                          "ll": float(result.ll),
                                          "acc": float(result.acc)})
             found.append((float(result.ll), checkpoint))
-            print(f"valid LL/frame {result.ll:.3f} ACC {100 * result.acc:.2f}%: {checkpoint} (lr {lr:g}); "
+            print(f"valid LL/frame {result.ll:.3f} ACC {100 * result.acc:.2f}%: {checkpoint}"
+                  f"{'' if lr is None else f' (lr {lr:g})'}; "
                   f"{self.left() / 60:.1f} min left", file=sys.stderr, flush=True)
         self.save_record()
         return found
@@ -250,7 +259,7 @@ class Recipe:
         """A new run in OUT/name from `start`: one segment; returns (its best (LL, checkpoint), folder)."""
         folder = os.path.join(self.out, name)
         written, self.per_epoch = self.train(folder, self.epochs, self.save_every, start, lr, transpose)
-        return max(self.select_on_valid(folder, written, lr, transpose)), folder
+        return max(self.select_on_valid(self.epoch_paths(folder, written), lr, transpose)), folder
 
     def next_segment(self, until=None):
         """(epochs, save_every) of the next segment: a full one where it fits before `until` and the
@@ -284,25 +293,23 @@ class Recipe:
                 stage, lr, done = stage + 1, lr / LR_DROP, epochs
                 folder = os.path.join(self.out, f"{prefix}stage{stage}")
                 written, self.per_epoch = self.train(folder, done, save_every, best[1], lr, transpose)
-            found = max(self.select_on_valid(folder, written, lr, transpose))
+            found = max(self.select_on_valid(self.epoch_paths(folder, written), lr, transpose))
             improved, best = found[0] > best[0], max(best, found)
         return best
 
-    def main(self):
-        if os.path.exists(os.path.join(self.out, "recipe.json")):
-            raise ValueError(f"{self.out}/ holds a run already; remove it or give another --out")
-        self.save_record()
+    def choose(self):
+        """Steps 1-4: (the best valid LL, its checkpoint)."""
         init = self.pretrain()
         # 2. the learning rate: the same first segment from the same start at each rate
         first_lr = self.lrs[0]
         folder = os.path.join(self.out, f"lr{first_lr:g}")
         written, per_epoch = self.train(folder, 1, 1, init, first_lr)
-        trials = self.select_on_valid(folder, written, first_lr, 0)      # also times an evaluation
+        trials = self.select_on_valid(self.epoch_paths(folder, written), first_lr, 0)   # also times an evaluation
         self.fit_test_settings()
         self.plan(per_epoch)
         if self.epochs > 1:
             written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
-            trials += self.select_on_valid(folder, written, first_lr, 0)
+            trials += self.select_on_valid(self.epoch_paths(folder, written), first_lr, 0)
         trials = [(max(trials), folder, first_lr)]
         for lr in self.lrs[1:]:
             if not self.fits(self.segment()):
@@ -324,6 +331,43 @@ class Recipe:
             if self.fits(self.segment()):
                 tuned, folder = self.first_segment("tuned", moved[1], lr / LR_DROP ** 2)
                 best = max(best, self.descend("tuned_", tuned, folder, lr / LR_DROP ** 2, 0))
+        return best
+
+    def stacked(self):
+        """A DBN's steps 1-4: the RNN-RBM's recipe with the same cell, in OUT/rbm with RBM_SHARE of
+        the budget (its test left out); the DBN stacked on its choice (weight_initializations.py
+        --stack), whose bound starts at that RNN-RBM's LL; then every layer's CD in segments from
+        there at the rate that fine-tunes the RNN-RBM, each checkpoint and the stacked start
+        competing on valid. Returns the best (bound, checkpoint)."""
+        under = argparse.Namespace(**{**vars(self.args), "model": "rnn-rbm", "out": os.path.join(self.out, "rbm"),
+                                      "minutes": RBM_SHARE * self.args.minutes})
+        rbm = Recipe(under)
+        rbm.save_record()
+        chosen = rbm.choose()
+        rbm.record.update(chosen=chosen[1], chosen_valid_ll=chosen[0])
+        rbm.save_record()
+        self.record["rbm"] = {"chosen": chosen[1], "chosen_valid_ll": chosen[0], "lr": rbm.record["lr"]}
+        folder = os.path.join(self.out, "init")
+        self.run("weight_initializations.py", "--stack", chosen[1], "--data", self.args.dataset, "--seed",
+                 self.args.seed, "--checkpoint-dir", folder, "--quiet")
+        start = os.path.join(folder, "initialized.ckpt")
+        best = self.select_on_valid([start], None, 0)[0]                 # also times an evaluation
+        self.fit_test_settings()
+        lr = rbm.record["lr"] / LR_DROP ** 2
+        folder = os.path.join(self.out, "dbn")
+        written, per_epoch = self.train(folder, 1, 1, start, lr)
+        found = self.select_on_valid(self.epoch_paths(folder, written), lr, 0)
+        self.plan(per_epoch)
+        if self.epochs > 1:
+            written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
+            found += self.select_on_valid(self.epoch_paths(folder, written), lr, 0)
+        return self.descend("dbn_", max([best, *found]), folder, lr, 0)
+
+    def main(self):
+        if os.path.exists(os.path.join(self.out, "recipe.json")):
+            raise ValueError(f"{self.out}/ holds a run already; remove it or give another --out")
+        self.save_record()
+        best = self.stacked() if self.args.model == "rnn-dbn" else self.choose()
         # 5. test, once
         self.record.update(chosen=best[1], chosen_valid_ll=best[0])
         final = ["--chains", self.final.chains] + (["--betas", self.final.betas] if self.args.model in AIS_MODELS else [])

@@ -9,6 +9,9 @@ independent Bernoulli units (the paper's RNN initialisation), which sets Wuv, Wv
 
     python weight_initializations.py [--data Pop_Music_Midi] [--pretrain-epochs 100]
 
+With --model rnn-dbn the DBN is pretrained layer by layer; --stack CHECKPOINT instead starts it
+from a trained RNN-RBM (DBN.stack), whose bound it then starts at.
+
 Ctrl-C saves what is done to parameter_checkpoints/pretraining_interrupted.ckpt and exits
 cleanly; --resume continues from there.
 """
@@ -24,6 +27,7 @@ import checkpoints
 import cli
 import config
 import datasets
+import DBN
 import RBM
 import rnn_rbm
 import training
@@ -50,8 +54,52 @@ def build_parser():
                              "it, and the checkpoint records the epochs done (default: none)")
     parser.add_argument("--resume", action="store_true",
                         help=f"continue the pretraining that Ctrl-C saved to <checkpoint-dir>/{training.PRETRAINING_INTERRUPTED}")
+    parser.add_argument("--stack", metavar="CHECKPOINT",
+                        help="start a DBN (--model rnn-dbn) from a trained RNN-RBM checkpoint instead of pretraining: "
+                             "its RBM and RNN become the DBN's first layer and recurrence, each layer above starts as "
+                             "the transpose of the one below, and the DBN's lower bound starts at the RNN-RBM's "
+                             "log-likelihood (Hinton et al. 2006). Hyper-parameters come from the checkpoint; "
+                             "--dbn-layers and training options apply")
     config.add_hparam_arguments(parser, config.PRETRAIN)
     return parser
+
+
+ARCHITECTURE = ("lowest_note", "highest_note", "articulation", "steps_per_rbm", "n_hidden", "n_hidden_recurrent", "cell")
+
+
+def stack_on(args, given):
+    """Write <checkpoint-dir>/initialized.ckpt: a DBN stacked on the RNN-RBM checkpoint args.stack."""
+    source = checkpoints.resolve(args.stack)
+    checkpoints.check_exists(source, "pass a trained RNN-RBM checkpoint, e.g. runs/jsb/epoch_500.ckpt")
+    rbm_hp, _ = checkpoints.load_hparams(source)
+    if rbm_hp.model != "rnn-rbm":
+        raise ValueError(f"{source} is a {rbm_hp.model} checkpoint; --stack takes an RNN-RBM's (--model rnn-rbm)")
+    changed = sorted(name for name in given if name in ARCHITECTURE and given[name] != getattr(rbm_hp, name))
+    if changed:
+        raise ValueError(f"--stack keeps {source}'s {', '.join(changed)}; leave {'them' if len(changed) > 1 else 'it'} "
+                         "out")
+    if given.get("rnn_pretrain_epochs"):
+        raise ValueError("--stack starts from a trained RNN: leave out --rnn-pretrain-epochs")
+    hp = rbm_hp.replace(**{**given, "model": "rnn-dbn"}).validate()
+    reader = tf.train.load_checkpoint(source)
+    rbm = {name: reader.get_tensor(name) for name in ("W", "bv", "bh", "Wuh", "Wuv")}
+    bh, Wuh, upper = DBN.stack(*rbm.values(), hp.hidden_layers, np.random.default_rng(hp.seed))
+    graph = tf.Graph()
+    with graph.as_default(), tf.Session(graph=graph) as sess:
+        params = rnn_rbm.create_params(hp)
+        stacked = {"bh": bh, "Wuh": Wuh, **{f"W{l + 2}": W for l, W in enumerate(upper)}}
+        for name, var in rnn_rbm.named_variables(params).items():
+            value = stacked[name] if name in stacked else reader.get_tensor(name)
+            if tuple(value.shape) != tuple(var.shape):
+                raise ValueError(f"{source}'s {name} is {value.shape}, the DBN's {tuple(var.shape)}: pass a "
+                                 "checkpoint whose hparams.json matches it")
+            var.load(value, sess)
+        path = checkpoints.save(sess, checkpoints.make_saver(params), os.path.join(args.checkpoint_dir,
+                                "initialized.ckpt"), hp, data=args.data, split=args.split, stacked_from=source)
+    log.info("wrote %s: a %s DBN stacked on %s, its bound starting at that RNN-RBM's log-likelihood; next: python "
+             "rnn_rbm_train.py <epochs>%s", path, " x ".join(map(str, (hp.n_visible, *hp.hidden_layers))), source,
+             training.run_options(args.checkpoint_dir, args.data, args.split))
+    return 0
 
 
 def visible_log_odds(rows, min_prob):
@@ -119,6 +167,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
     given = config.given_hparams(args)
+    if args.stack:
+        if args.resume:
+            raise ValueError("--stack writes a new initialized.ckpt at once: leave out --resume")
+        return stack_on(args, given)
     if args.resume:
         resumed, hp, run = resume_state(args, {**config.PRESETS[args.preset], **given})
     else:

@@ -35,17 +35,17 @@ def tiny_dbn(seed=0, scale=1.5):
     return weights, bv, bh
 
 
-def numpy_biases(bv, bh):
-    widths = [SIZES[0]] + [n for l in range(1, len(SIZES)) for n in (SIZES[l - 1], SIZES[l])]
+def numpy_biases(bv, bh, sizes=SIZES):
+    widths = [sizes[0]] + [n for l in range(1, len(sizes)) for n in (sizes[l - 1], sizes[l])]
     parts = np.split(bh, np.cumsum(widths)[:-1])
-    return [(bv, parts[0])] + [(parts[2 * l - 1], parts[2 * l]) for l in range(1, len(SIZES))]
+    return [(bv, parts[0])] + [(parts[2 * l - 1], parts[2 * l]) for l in range(1, len(sizes))]
 
 
-def exact_log_p(weights, bv, bh):
+def exact_log_p(weights, bv, bh, sizes=SIZES):
     """(log p(v) of every frame [2^NV], log Z of the top RBM), by enumerating every layer."""
-    biases = numpy_biases(bv, bh)
+    biases = numpy_biases(bv, bh, sizes)
     W_top, (b_top, c_top) = weights[-1], biases[-1]
-    top = states(SIZES[-2])
+    top = states(weights[-1].shape[0])
     log_top = top @ b_top + softplus(top @ W_top + c_top).sum(1)                  # -F(h_{L-1})
     log_z = np.logaddexp.reduce(log_top)
     log_p_layer = log_top - log_z                                                  # log p(h_{L-1})
@@ -170,3 +170,46 @@ def test_each_layer_trains_on_the_up_pass_of_the_one_below():
         assert np.all(g_bh[:SIZES[0]] == 0) and np.all(g_bh[SIZES[0] + SIZES[0] + SIZES[1]:] == 0)
         assert np.any(g_bh[SIZES[0]:SIZES[0] + SIZES[0] + SIZES[1]] != 0)
         assert np.all(sess.run(xs[1])[:, 0] == 1)
+
+
+def tiny_rbm(nv=3, nh=4, seed=1, scale=1.5):
+    """(W, bv, bh, Wuh, Wuv) of a small RBM with strong weights, and its exact log p of every frame."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(0, scale, (nv, nh)).astype(np.float32)
+    bv, bh = rng.normal(0, 1, nv).astype(np.float32), rng.normal(0, 1, nh).astype(np.float32)
+    Wuh, Wuv = rng.normal(0, 1, (2, nh)).astype(np.float32), rng.normal(0, 1, (2, nv)).astype(np.float32)
+    v = states(nv)
+    log_unnormalised = v @ bv + softplus(v @ W + bh).sum(1)
+    return (W, bv, bh, Wuh, Wuv), log_unnormalised - np.logaddexp.reduce(log_unnormalised)
+
+
+@pytest.mark.parametrize("sizes", [(4, 3), (4, 3, 4), (4, 5, 6)])
+def test_a_dbn_stacked_on_an_rbm_starts_at_its_log_p_and_its_bound_is_exact(sizes):
+    (W, bv, bh, Wuh, Wuv), rbm_log_p = tiny_rbm()
+    stacked_bh, stacked_Wuh, upper = DBN.stack(W, bv, bh, Wuh, Wuv, sizes, np.random.default_rng(0), pad_std=0.0)
+    weights = [W, *upper]
+    assert stacked_bh.shape == (DBN.bias_width(sizes),) and stacked_Wuh.shape == (2, DBN.bias_width(sizes))
+    log_p, log_z = exact_log_p(weights, bv, stacked_bh, sizes)
+    np.testing.assert_allclose(log_p, rbm_log_p, atol=1e-4)
+    # the up-pass is the exact posterior: every draw's log p*(v, h) - log q(h | v) is log p(v) + log Z
+    v = states(3)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        biases = DBN.split_biases(tf.constant(bv), tf.constant(stacked_bh), sizes)
+        variational, _ = sess.run(DBN.bound(tf.constant(v), [tf.constant(w) for w in weights], biases, 5,
+                                            tf.constant(SEED)))
+    np.testing.assert_allclose(variational - log_z, rbm_log_p, atol=1e-4)
+    # the RNN sets the stacked biases as it set the RBM's: the same u moves them alike
+    u = np.array([0.3, -1.2], np.float32)
+    moved, _, _ = DBN.stack(W, bv + u @ Wuv, bh + u @ Wuh, Wuh, Wuv, sizes, np.random.default_rng(0), pad_std=0.0)
+    np.testing.assert_allclose(moved, stacked_bh + u @ stacked_Wuh, atol=1e-5)
+
+
+def test_stacking_pads_a_wider_layer_with_small_weights_and_refuses_a_narrower_one():
+    (W, bv, bh, Wuh, Wuv), rbm_log_p = tiny_rbm()
+    stacked_bh, _, upper = DBN.stack(W, bv, bh, Wuh, Wuv, (4, 5), np.random.default_rng(0))
+    assert np.all(upper[0][:, 3:] != 0) and np.abs(upper[0][:, 3:]).max() < 0.01
+    np.testing.assert_allclose(exact_log_p([W, *upper], bv, stacked_bh, (4, 5))[0], rbm_log_p, atol=1e-3)
+    with pytest.raises(ValueError, match="at least 3"):
+        DBN.stack(W, bv, bh, Wuh, Wuv, (4, 2), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="--dbn-layers starting at 4"):
+        DBN.stack(W, bv, bh, Wuh, Wuv, (5, 5), np.random.default_rng(0))

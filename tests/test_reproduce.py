@@ -38,7 +38,7 @@ class FakeWorld:
         monkeypatch.setattr(reproduce.Recipe, "train", lambda recipe, *a, **k: self.train(recipe, *a, **k))
         monkeypatch.setattr(reproduce.evaluation, "evaluate_checkpoint", self.evaluate)
         monkeypatch.setattr(reproduce.Recipe, "run", lambda recipe, *a: self.run(recipe, *a))
-        self.runs, self.tuned = {}, tuned
+        self.runs, self.tuned, self.dbn_gain = {}, tuned, 0.0
 
     def train(self, recipe, folder, epochs, save_every, init=None, lr=None, transpose=0, resume=False):
         if not resume:
@@ -66,6 +66,12 @@ class FakeWorld:
 
     def run(self, recipe, script, *options):
         recipe.record["commands"].append(" ".join(["python", script, *map(str, options)]))
+        if "--stack" in options:          # a DBN stacked on an RNN-RBM starts at its LL; training lifts it by dbn_gain
+            source = options[options.index("--stack") + 1]
+            stacked = os.path.join(options[options.index("--checkpoint-dir") + 1], "initialized.ckpt")
+            self.ll[stacked], self.cap[stacked] = self.ll[source], self.ll[source] + self.dbn_gain
+            self.now += 5.0
+            return ""
         self.test_started = self.now
         self.now += 5.0
         return f"Tiny test: LL/frame {self.ll[options[0]]:.3f} ± 0.000 nats  ACC 50.00%\n"
@@ -147,3 +153,30 @@ def test_a_tiny_hf_recipe_trains_with_hf_and_refuses_a_cd_model(tmp_path, capsys
     assert record["optimizer"] == "hf" and record["chosen"] in [v["checkpoint"] for v in record["valid"]]
     with pytest.raises(ValueError, match="no objective to take a second derivative of"):
         reproduce.main([path, "--model", "rnn-dbn", "--optimizer", "hf", "--out", str(tmp_path / "dbn")])
+
+
+@pytest.mark.parametrize("gain", [0.0, 0.3])
+def test_a_dbn_recipe_stacks_on_the_rnn_rbm_that_valid_chose_and_keeps_the_start_unless_training_beats_it(
+        tmp_path, monkeypatch, gain):
+    path, out = str(tmp_path / "Tiny.pickle"), str(tmp_path / "run")
+    tiny_dataset(path)
+    world = FakeWorld(monkeypatch)
+    world.dbn_gain = gain
+    assert reproduce.main([path, "--model", "rnn-dbn", "--cell", "lstm", "--minutes", "20", "--out", out]) == 0
+    record = json.load(open(os.path.join(out, "recipe.json")))
+    under = json.load(open(os.path.join(out, "rbm", "recipe.json")))
+    assert under["model"] == "rnn-rbm" and under["cell"] == "lstm" and under["minutes"] == 0.6 * 20
+    best_rbm = max((v["ll"], v["checkpoint"]) for v in under["valid"])
+    assert record["rbm"]["chosen"] == best_rbm[1] == under["chosen"]
+    stack = next(c for c in record["commands"] if "--stack" in c)
+    assert f"--stack {best_rbm[1]}" in stack
+    start = os.path.join(out, "init", "initialized.ckpt")
+    assert record["valid"][0]["checkpoint"] == start
+    dbn = next(c for c in world.calls if c["folder"] == "dbn")
+    assert dbn["init"] == start and dbn["lr"] == pytest.approx(under["lr"] / 9) and dbn["transpose"] == 0
+    if gain:
+        assert record["chosen"] != start and record["chosen_valid_ll"] > best_rbm[0]
+    else:
+        assert record["chosen"] == start and record["chosen_valid_ll"] == best_rbm[0]
+    assert record["chosen_valid_ll"] == max(v["ll"] for v in record["valid"])
+    assert world.now <= 20 * 60.0 and sum("--split test" in c for c in record["commands"]) == 1

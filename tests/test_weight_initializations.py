@@ -127,3 +127,31 @@ def test_a_dbn_pretrains_layer_by_layer_and_ctrl_c_in_its_second_layer_resumes_t
     start = weights(str(tmp_path / "untrained" / "initialized.ckpt"))
     assert np.abs(straight["W2"] - start["W2"]).max() > 1e-3          # the second layer trained too
     assert np.abs(straight["bh"][5:] - start["bh"][5:]).max() > 1e-3
+
+
+def test_stack_starts_a_dbn_at_a_trained_rnn_rbm_and_refuses_what_does_not_fit(tiny_run, tmp_path, capsys):
+    source = str(tiny_run / "ckpt" / "epoch_1.ckpt")
+    folder = tmp_path / "dbn"
+    common = ["--data", str(tiny_run / "songs"), "--cache-dir", str(tiny_run / "cache"), "--checkpoint-dir", str(folder)]
+    code, err = run_cli(weight_initializations, ["--stack", source, *common], capsys)     # two layers of 8 < 780 keys
+    assert code == 2 and "layer 2 has 8 units, fewer than the 780" in err and "--dbn-layers" in err
+    code, err = run_cli(weight_initializations, ["--stack", source, "--dbn-layers", "8,780", *common], capsys)
+    assert code == 0 and "stacked on" in err and "next: python rnn_rbm_train.py <epochs>" in err
+    stacked = str(folder / "initialized.ckpt")
+    hp, run = checkpoints.load_hparams(stacked)
+    assert hp.model == "rnn-dbn" and hp.hidden_layers == (8, 780) and run["stacked_from"] == source
+    dbn, rbm = weights(stacked), weights(source)
+    for name in ("W", "bv", "Wuv", "Wvu", "Wuu", "bu", "u0"):
+        np.testing.assert_array_equal(dbn[name], rbm[name], err_msg=name)
+    np.testing.assert_array_equal(dbn["W2"], rbm["W"].T)              # the second RBM starts as the first's transpose
+    for packed, own, visible in (("bh", "bh", "bv"), ("Wuh", "Wuh", "Wuv")):    # c_1, then b_2 = c_1 and c_2 = b_1
+        np.testing.assert_array_equal(dbn[packed][..., :8], rbm[own])
+        np.testing.assert_array_equal(dbn[packed][..., 8:16], rbm[own])
+        np.testing.assert_array_equal(dbn[packed][..., 16:], rbm[visible])
+    assert rnn_rbm_train.main(["1", "--data", str(tiny_run / "songs"), "--cache-dir", str(tiny_run / "cache"),
+                               "--checkpoint-dir", str(folder), "--k-train", "2", "--quiet"]) == 0
+    assert checkpoints.load_hparams(str(folder / "epoch_1.ckpt"))[0].model == "rnn-dbn"
+    code, err = run_cli(weight_initializations, ["--stack", str(folder / "epoch_1.ckpt"), *common], capsys)
+    assert code == 2 and "is a rnn-dbn checkpoint; --stack takes an RNN-RBM's" in err
+    code, err = run_cli(weight_initializations, ["--stack", source, "--cell", "gru", *common], capsys)
+    assert code == 2 and "--stack keeps" in err and "cell" in err
