@@ -80,10 +80,14 @@ def stack_on(args, given):
                          "out")
     if given.get("rnn_pretrain_epochs"):
         raise ValueError("--stack starts from a trained RNN: leave out --rnn-pretrain-epochs")
+    held = checkpoints.run_checkpoints(args.checkpoint_dir) if os.path.isdir(args.checkpoint_dir) else []
+    if held:      # its initialized.ckpt would be replaced, and --resume there would go on with that run, not the DBN
+        raise ValueError(f"{args.checkpoint_dir}/ holds a training run ({training.describe_run_checkpoint(held[-1])}); "
+                         "a stacked DBN starts a new run: give --checkpoint-dir <a new folder>, e.g. runs/dbn")
     hp = rbm_hp.replace(**{**given, "model": "rnn-dbn"}).validate()
     reader = tf.train.load_checkpoint(source)
-    rbm = {name: reader.get_tensor(name) for name in ("W", "bv", "bh", "Wuh", "Wuv")}
-    bh, Wuh, upper = DBN.stack(*rbm.values(), hp.hidden_layers, np.random.default_rng(hp.seed))
+    W, bv, bh, Wuh, Wuv = (reader.get_tensor(name) for name in ("W", "bv", "bh", "Wuh", "Wuv"))
+    bh, Wuh, upper = DBN.stack(W, bv, bh, Wuh, Wuv, hp.hidden_layers, np.random.default_rng(hp.seed))
     graph = tf.Graph()
     with graph.as_default(), tf.Session(graph=graph) as sess:
         params = rnn_rbm.create_params(hp)

@@ -155,3 +155,7 @@ def test_stack_starts_a_dbn_at_a_trained_rnn_rbm_and_refuses_what_does_not_fit(t
     assert code == 2 and "is a rnn-dbn checkpoint; --stack takes an RNN-RBM's" in err
     code, err = run_cli(weight_initializations, ["--stack", source, "--cell", "gru", *common], capsys)
     assert code == 2 and "--stack keeps" in err and "cell" in err
+    code, err = run_cli(weight_initializations, ["--stack", source, "--dbn-layers", "8,780", "--data",
+                                                 str(tiny_run / "songs"), "--checkpoint-dir", str(tiny_run / "ckpt")], capsys)
+    assert code == 2 and "holds a training run" in err and "--checkpoint-dir <a new folder>" in err
+    assert checkpoints.load_hparams(str(tiny_run / "ckpt" / "initialized.ckpt"))[0].model == "rnn-rbm"   # untouched
