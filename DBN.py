@@ -131,14 +131,14 @@ def stack(W, bv, bh, Wuh, Wuv, sizes, rng, pad_std=1e-3):
                          f"--dbn-layers starting at {n1}")
     widths = (nv, *sizes)
     weights, b, c, ub, uc = [W], [bv], [bh], [Wuv], [Wuh]
+    pad = lambda a, width: np.concatenate([a, np.zeros((*a.shape[:-1], width), a.dtype)], -1)
     for l in range(1, len(sizes)):
         below, above, under = widths[l], widths[l + 1], widths[l - 1]
         if above < under:
-            fix = ",".join(map(str, (*sizes[:l], max(above, under), *sizes[l + 1:])))
+            fix = ",".join(map(str, (*sizes[:l], under, *sizes[l + 1:])))
             raise ValueError(f"hidden layer {l + 1} has {above} units, fewer than the {under} of the layer two below: "
                              f"to start as the transpose of layer {l}'s RBM it needs at least {under}, e.g. "
                              f"--dbn-layers {fix}")
-        pad = lambda a, width: np.concatenate([a, np.zeros((*a.shape[:-1], width), a.dtype)], -1)
         extra = above - under
         weights.append(np.concatenate([weights[-1].T, rng.normal(0.0, pad_std, (below, extra)).astype(W.dtype)], 1))
         b.append(c[-1]), ub.append(uc[-1])                  # RBM l + 1's visible layer is RBM l's hidden one

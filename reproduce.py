@@ -255,6 +255,19 @@ class Recipe:
         checks = self.epochs // self.save_every if checks is None else checks
         return (epochs * self.per_epoch + checks * self.eval_seconds) * 1.1 + 10.0
 
+    def opening(self, folder, start, lr):
+        """A new run in `folder` from `start` in the songs' own keys: one epoch, whose valid evaluation
+        times an evaluation (and fits the test's settings) and whose time plans the segments, then
+        the rest of a first segment; returns [(LL, checkpoint)]."""
+        written, per_epoch = self.train(folder, 1, 1, start, lr)
+        found = self.select_on_valid(self.epoch_paths(folder, written), lr, 0)
+        self.fit_test_settings()
+        self.plan(per_epoch)
+        if self.epochs > 1:
+            written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
+            found += self.select_on_valid(self.epoch_paths(folder, written), lr, 0)
+        return found
+
     def first_segment(self, name, start, lr, transpose=0):
         """A new run in OUT/name from `start`: one segment; returns (its best (LL, checkpoint), folder)."""
         folder = os.path.join(self.out, name)
@@ -303,14 +316,7 @@ class Recipe:
         # 2. the learning rate: the same first segment from the same start at each rate
         first_lr = self.lrs[0]
         folder = os.path.join(self.out, f"lr{first_lr:g}")
-        written, per_epoch = self.train(folder, 1, 1, init, first_lr)
-        trials = self.select_on_valid(self.epoch_paths(folder, written), first_lr, 0)   # also times an evaluation
-        self.fit_test_settings()
-        self.plan(per_epoch)
-        if self.epochs > 1:
-            written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
-            trials += self.select_on_valid(self.epoch_paths(folder, written), first_lr, 0)
-        trials = [(max(trials), folder, first_lr)]
+        trials = [(max(self.opening(folder, init, first_lr)), folder, first_lr)]
         for lr in self.lrs[1:]:
             if not self.fits(self.segment()):
                 break
@@ -351,17 +357,10 @@ class Recipe:
         self.run("weight_initializations.py", "--stack", chosen[1], "--data", self.args.dataset, "--seed",
                  self.args.seed, "--checkpoint-dir", folder, "--quiet")
         start = os.path.join(folder, "initialized.ckpt")
-        best = self.select_on_valid([start], None, 0)[0]                 # also times an evaluation
-        self.fit_test_settings()
+        best = self.select_on_valid([start], None, 0)[0]
         lr = rbm.record["lr"] / LR_DROP ** 2
         folder = os.path.join(self.out, "dbn")
-        written, per_epoch = self.train(folder, 1, 1, start, lr)
-        found = self.select_on_valid(self.epoch_paths(folder, written), lr, 0)
-        self.plan(per_epoch)
-        if self.epochs > 1:
-            written, self.per_epoch = self.train(folder, self.epochs, self.save_every, resume=True)
-            found += self.select_on_valid(self.epoch_paths(folder, written), lr, 0)
-        return self.descend("dbn_", max([best, *found]), folder, lr, 0)
+        return self.descend("dbn_", max([best, *self.opening(folder, start, lr)]), folder, lr, 0)
 
     def main(self):
         if os.path.exists(os.path.join(self.out, "recipe.json")):
