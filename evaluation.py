@@ -127,6 +127,18 @@ def summarise_accuracy(per_batch):
     return mean.mean(), np.sqrt(variance.sum()) / len(mean), tp.sum() / total.sum()
 
 
+def summarise(ll, acc, threshold, rolls, ll_errors=None, **fields):
+    """The Result of every frame's LL `ll` and every batch's expected_accuracy `acc` and thresholded
+    prediction_accuracy `threshold` on `rolls`. `ll_errors`, each frame's standard error from AIS,
+    makes the LL an estimate; without it the LL is exact. `fields` sets Result's optional fields."""
+    ll_mean, ll_se = (ll.mean(), 0.0) if ll_errors is None else mean_and_error(ll, ll_errors)
+    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
+    return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
+                  acc_pooled=acc_pooled, frames=len(ll), acc_repeat=repeat_accuracy(rolls),
+                  acc_variants=accuracy_variants(acc, threshold, rolls), exact=ll_errors is None,
+                  **{"raise_ll": None, "raise_se": None, **fields})
+
+
 def evaluate_baseline(path, split, args):
     """The independent-Bernoulli model of the train split: exact LL, ACC from args.chains samples per frame."""
     paper, data = config.preset("paper"), datasets.load_pickle_dataset(path)
@@ -142,10 +154,7 @@ def evaluate_baseline(path, split, args):
         samples = (rng.random((len(batch), args.chains, len(p))) < p).astype(np.float32)
         acc.append(expected_accuracy(samples, np.zeros(samples.shape[:2]), batch))
         threshold.append(prediction_accuracy(np.broadcast_to(p > 0.5, batch.shape).astype(np.float32), batch))
-    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
-    return Result(ll=ll.mean(), ll_se=0.0, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
-                  acc_pooled=acc_pooled, frames=len(v), raise_ll=None, raise_se=None, acc_repeat=repeat_accuracy(rolls),
-                  acc_variants=accuracy_variants(acc, threshold, rolls), exact=True)
+    return summarise(ll, acc, threshold, rolls)
 
 
 def evaluate_checkpoint(path, dataset, split, args):
@@ -167,35 +176,21 @@ def evaluate_checkpoint(path, dataset, split, args):
         song = rnn_rbm.build_conditional_biases_graph(hp)
         frame = rnn_rbm.build_frame_likelihood_graph(hp, song.params.W, args.chains, args.betas, args.base_chains,
                                                      args.raise_ll)
-        fetch = {"ais": frame.ais, **({"raise": frame.raise_log_p} if args.raise_ll else {})}
         with tf.Session(graph=graph) as sess:
             checkpoints.restore(sess, checkpoints.make_saver(song.params), path)
             W = sess.run(song.params.W)
             bv, bh = conditional_biases(sess, song, rolls)
-            v = np.concatenate(rolls)
-            prev = previous_frames(rolls)
-            free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ W + bh).sum(1)
-            lz, lz_se, acc, threshold, raised = [], [], [], [], []
-            for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
-                                           unit="batch", disable=not log.isEnabledFor(logging.INFO))):
-                batch = slice(begin, begin + args.batch_frames)
-                out = sess.run(fetch, {frame.bv: bv[batch], frame.bh: bh[batch], frame.v_prev: prev[batch],
-                                       frame.v_now: v[batch], frame.seed: RBM.run_seed(args.seed, i)})
-                a = out["ais"]
-                raised.append(out.get("raise"))
-                lz.append(a.log_z)
-                lz_se.append(a.std_error)
-                acc.append(expected_accuracy(a.v, a.log_w, v[batch]))
-                threshold.append(prediction_accuracy((weighted_marginals(a.v, a.log_w) > 0.5).astype(np.float32),
-                                                     v[batch]))
-    ll = -free - np.concatenate(lz)
-    raise_ll, raise_se = mean_and_error(*(np.concatenate(a) for a in zip(*raised))) if args.raise_ll else (None, None)
-    ll_mean, ll_se = mean_and_error(ll, np.concatenate(lz_se))
-    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
-    return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
-                  acc_pooled=acc_pooled, frames=len(ll), raise_ll=raise_ll, raise_se=raise_se,
-                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
-                  exact=False)
+            outs, acc, threshold = frame_batches(sess, frame, {"raise": frame.raise_log_p} if args.raise_ll else {},
+                                                 bv, bh, rolls, args, path, lambda out: out["ais"].v)
+    v = np.concatenate(rolls)
+    free = -(v * bv).sum(1) - np.logaddexp(0, v.astype(np.float64) @ W + bh).sum(1)
+    ll = -free - np.concatenate([out["ais"].log_z for out in outs])
+    lz_se = np.concatenate([out["ais"].std_error for out in outs])
+    raised = {}
+    if args.raise_ll:
+        log_p, errors = (np.concatenate(a) for a in zip(*(out["raise"] for out in outs)))
+        raised["raise_ll"], raised["raise_se"] = mean_and_error(log_p, errors)
+    return summarise(ll, acc, threshold, rolls, lz_se, **raised)
 
 
 def conditional_biases(sess, song, rolls):
@@ -207,6 +202,25 @@ def conditional_biases(sess, song, rolls):
         bv.append(b_v[0])
         bh.append(b_h[0])
     return np.concatenate(bv), np.concatenate(bh)
+
+
+def frame_batches(sess, frame, fetch, bv, bh, rolls, args, path, draws):
+    """Runs a frame graph's AIS (frame.ais) and `fetch` on every batch of args.batch_frames frames
+    of `rolls`, whose conditional biases are `bv`, `bh`. Returns each batch's outputs, and its
+    expected and thresholded ACC from the AIS-weighted frames `draws(outputs)`."""
+    v, prev = np.concatenate(rolls), previous_frames(rolls)
+    outs, acc, threshold = [], [], []
+    for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
+                                   unit="batch", disable=not log.isEnabledFor(logging.INFO))):
+        batch = slice(begin, begin + args.batch_frames)
+        out = sess.run({"ais": frame.ais, **fetch}, {frame.bv: bv[batch], frame.bh: bh[batch], frame.v_prev: prev[batch],
+                                                     frame.v_now: v[batch], frame.seed: RBM.run_seed(args.seed, i)})
+        log_w = out["ais"].log_w
+        acc.append(expected_accuracy(draws(out), log_w, v[batch]))
+        threshold.append(prediction_accuracy((weighted_marginals(draws(out), log_w) > 0.5).astype(np.float32),
+                                             v[batch]))
+        outs.append(out)
+    return outs, acc, threshold
 
 
 def evaluate_dbn(path, hp, rolls, args):
@@ -223,29 +237,14 @@ def evaluate_dbn(path, hp, rolls, args):
         with tf.Session(graph=graph) as sess:
             checkpoints.restore(sess, checkpoints.make_saver(song.params), path)
             bv, bh = conditional_biases(sess, song, rolls)
-            v, prev = np.concatenate(rolls), previous_frames(rolls)
-            bound, weighted, lz, lz_se, acc, threshold = [], [], [], [], [], []
-            for i, begin in enumerate(tqdm(range(0, len(v), args.batch_frames), desc=f"AIS {os.path.basename(path)}",
-                                           unit="batch", disable=not log.isEnabledFor(logging.INFO))):
-                batch = slice(begin, begin + args.batch_frames)
-                out = sess.run({"ais": frame.ais, "bound": frame.bound, "weighted": frame.weighted,
-                                "predictions": frame.predictions},
-                               {frame.bv: bv[batch], frame.bh: bh[batch], frame.v_prev: prev[batch],
-                                frame.v_now: v[batch], frame.seed: RBM.run_seed(args.seed, i)})
-                a = out["ais"]
-                bound.append(out["bound"] - a.log_z)
-                weighted.append(out["weighted"] - a.log_z)
-                lz_se.append(a.std_error)
-                acc.append(expected_accuracy(out["predictions"], a.log_w, v[batch]))
-                threshold.append(prediction_accuracy(
-                    (weighted_marginals(out["predictions"], a.log_w) > 0.5).astype(np.float32), v[batch]))
-    ll = np.concatenate(bound)
-    ll_mean, ll_se = mean_and_error(ll, np.concatenate(lz_se))
-    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
-    return Result(ll=ll_mean, ll_se=ll_se, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
-                  acc_pooled=acc_pooled, frames=len(ll), raise_ll=None, raise_se=None,
-                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
-                  exact=False, lower_bound=True, weighted_ll=float(np.concatenate(weighted).mean()))
+            outs, acc, threshold = frame_batches(
+                sess, frame, {"bound": frame.bound, "weighted": frame.weighted, "predictions": frame.predictions},
+                bv, bh, rolls, args, path, lambda out: out["predictions"])
+    lz = np.concatenate([out["ais"].log_z for out in outs])
+    ll = np.concatenate([out["bound"] for out in outs]) - lz
+    weighted = np.concatenate([out["weighted"] for out in outs]) - lz
+    return summarise(ll, acc, threshold, rolls, np.concatenate([out["ais"].std_error for out in outs]),
+                     lower_bound=True, weighted_ll=float(weighted.mean()))
 
 
 def evaluate_exact(path, hp, rolls, args):
@@ -264,12 +263,7 @@ def evaluate_exact(path, hp, rolls, args):
                 ll.append(log_p[0])
                 acc.append(expected_accuracy(samples[0], np.zeros(samples.shape[1:3]), roll))
                 threshold.append(prediction_accuracy((samples[0].mean(1) > 0.5).astype(np.float32), roll))
-    ll = np.concatenate(ll)
-    acc_mean, acc_se, acc_pooled = summarise_accuracy(acc)
-    return Result(ll=ll.mean(), ll_se=0.0, ll_frame_se=ll.std() / np.sqrt(len(ll)), acc=acc_mean, acc_se=acc_se,
-                  acc_pooled=acc_pooled, frames=len(ll), raise_ll=None, raise_se=None,
-                  acc_repeat=repeat_accuracy(rolls), acc_variants=accuracy_variants(acc, threshold, rolls),
-                  exact=True)
+    return summarise(np.concatenate(ll), acc, threshold, rolls)
 
 
 def mean_and_error(values, errors):
