@@ -147,18 +147,14 @@ def stack(W, bv, bh, Wuh, Wuv, sizes, rng, pad_std=1e-3):
     return (packed(c[0], zip(b[1:], c[1:])), packed(uc[0], zip(ub[1:], uc[1:])), weights[1:])
 
 
-def _bernoulli_log_p(x, logits):
-    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), -1)
-
-
 def _log_joint_minus_q(xs, weights, biases):
     """log p*(v, h1 .. h_{L-1}) - log q(h1 .. h_{L-1} | v) for the layers xs = [v, h1, .., h_{L-1}]
     (probabilities or draws), where p* leaves out the top RBM's log Z; [rows]."""
     total = -RBM.free_energy(xs[-1], weights[-1], *biases[-1])
     for l in range(len(weights) - 1):
         W, (b, c) = weights[l], biases[l]
-        total += _bernoulli_log_p(xs[l], tf.matmul(xs[l + 1], W, transpose_b=True) + b)   # p(x_l | x_{l+1})
-        total -= _bernoulli_log_p(xs[l + 1], tf.matmul(xs[l], W) + c)                     # q(x_{l+1} | x_l)
+        total += RBM.bernoulli_log_p(xs[l], tf.matmul(xs[l + 1], W, transpose_b=True) + b)   # p(x_l | x_{l+1})
+        total -= RBM.bernoulli_log_p(xs[l + 1], tf.matmul(xs[l], W) + c)                     # q(x_{l+1} | x_l)
     return total
 
 

@@ -14,6 +14,7 @@ Every function takes the parameters explicitly and only builds graph pieces.
 """
 import numpy as np
 
+import RBM
 from tf1 import tf
 
 
@@ -159,7 +160,7 @@ def logits_by_blocks(v, W, V, b, c):
 
 def log_prob(v, W, V, b, c, form=None):
     """log p(v) of every binary frame v ([batch, n_visible]), exact: [batch]; `form` as logits'."""
-    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=logits(v, W, V, b, c, form)), -1)
+    return RBM.bernoulli_log_p(v, logits(v, W, V, b, c, form))
 
 
 def sample(W, V, b, c, seed, n=None, with_log_prob=False):
@@ -181,7 +182,7 @@ def sample(W, V, b, c, seed, n=None, with_log_prob=False):
     v, x = _sample_by_runs(W, V, b, c, uniforms, with_log_prob)
     if not with_log_prob:
         return v
-    return v, -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=x), -1)
+    return v, RBM.bernoulli_log_p(v, x)
 
 
 def sample_given(W, V, b, c, seed, mask, values):

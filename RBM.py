@@ -212,6 +212,11 @@ def free_energy(v, W, bv, bh):
     return -tf.reduce_sum(v * bv, axis=1) - tf.reduce_sum(tf.nn.softplus(tf.matmul(v, W) + bh), axis=1)
 
 
+def bernoulli_log_p(x, logits):
+    """log p(x) of binary rows `x` under independent Bernoullis of log-odds `logits`: [rows]."""
+    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), -1)
+
+
 def weighted_mean(values, weights=None):
     """Mean of `values`, weighted by `weights` of the same shape if given (0 drops an entry)."""
     if weights is None:

@@ -523,8 +523,7 @@ def _nade_sample_given(v_prev, p, bv_t, bh_t, k, seed, fused, blocks, clamp, par
 
 
 def _bernoulli_log_prob(v, p, bv_t, bh_t):
-    logits = bv_t + tf.zeros_like(v)                  # bv_t may be one vector for every row
-    return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=v, logits=logits), -1)
+    return RBM.bernoulli_log_p(v, bv_t + tf.zeros_like(v))     # bv_t may be one vector for every row
 
 
 def _bernoulli_sample(v_prev, p, bv_t, bh_t, k, seed, fused, blocks):
@@ -872,7 +871,7 @@ def build_rnn_pretraining_graph(hp, p, lanes=None):
     bo = tf.Variable(tf.zeros([hp.n_visible]), name="bo")
     u_tm1, u_last = rnn_states(x, u_carry, reset, p, hp.cell)
     logits = bo + tf.tensordot(u_tm1, p.Wuv, 1)                                          # [lanes, time, nv]
-    nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=-1)  # [lanes, time]
+    nll = -RBM.bernoulli_log_p(x, logits)                                                # [lanes, time]
     cost = RBM.weighted_mean(nll, mask)
     train_op, optimizer_state = minimize(hp, cost, [p.Wuv, p.Wvu, p.Wuu, p.bu, p.u0, bo], lr)
     return RnnPretraining(x=x, mask=mask, reset=reset, u_carry=u_carry, lr=lr, seed=seed, u_final=u_last, cost=cost,
