@@ -80,13 +80,17 @@ def down_pass(h, weights, biases, seed, fused=True, to_layer=0):
 
 
 def top_chain(v_prev, weights, biases, k, seed, fused=True, blocks=1, k_from_silence=0):
-    """h_{L-1} of each row, drawn by the top RBM's Gibbs chain from the up-pass of v_prev, the
-    previous frame (RBM.generation_sample: k steps, k_from_silence where v_prev is silent)."""
-    up = up_pass(v_prev, weights, biases, RBM.offset_seed(seed, PASS_SEEDS - 2 * len(weights)), fused)[-1]
+    """h_{L-1} of each row, drawn by the top RBM's Gibbs chain (RBM.generation_sample: k steps,
+    k_from_silence where v_prev, the previous frame, is silent). The chain starts from the
+    up-pass of v_prev with the frame's biases' notes added (RBM.spread_start), so that a DBN
+    stacked on an RNN-RBM starts where the RNN-RBM's chain does; the same notes added to the
+    up-pass, at h_{L-1}'s own biases, left the stacked Nottingham DBN's songs a quarter silent."""
+    start = RBM.spread_start(v_prev, biases[0][0], seed)
+    up = up_pass(start, weights, biases, RBM.offset_seed(seed, PASS_SEEDS - 2 * len(weights)), fused)[-1]
     W, (b, c) = weights[-1], biases[-1]
     silent = tf.reduce_sum(v_prev, -1) < 0.5
     return RBM.generation_sample(up, W, b, c, k, seed, fused, blocks, k_from_silence=k_from_silence,
-                                 silent=silent, room=PASS_SEEDS - 2 * len(weights) - 2)
+                                 silent=silent, room=PASS_SEEDS - 2 * len(weights) - 2, spread=False)
 
 
 def sample(v_prev, weights, biases, k, seed, fused=True, blocks=1, k_from_silence=0):

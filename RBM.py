@@ -175,8 +175,15 @@ def gibbs_sample(v, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None):
     return tf.stop_gradient(tf.concat(samples, axis=0))
 
 
+def spread_start(v_prev, bv, seed):
+    """v_prev with each unit also turned on with probability sigmoid(bv), where a generated row's
+    chain starts (generation_sample). Uses the last seed of the stride, seed + SEED_STRIDE - 1."""
+    drawn = tf.random.stateless_uniform(tf.shape(v_prev), offset_seed(seed, SEED_STRIDE - 1)) < tf.sigmoid(bv)
+    return tf.maximum(v_prev, tf.cast(drawn, v_prev.dtype))
+
+
 def generation_sample(v_prev, W, bv, bh, k, seed, fused=True, blocks=1, clamp=None, k_from_silence=0, silent=None,
-                      room=SEED_STRIDE - 2):
+                      room=SEED_STRIDE - 2, spread=True):
     """A generated row of each chain: gibbs_sample's k steps from v_prev, with two changes to
     where the chain starts that keep it from collapsing into silence (docs/music.md).
 
@@ -188,12 +195,12 @@ def generation_sample(v_prev, W, bv, bh, k, seed, fused=True, blocks=1, clamp=No
 
     bv, bh: [batch, ...] as gibbs_sample's; clamp as gibbs_sample's. `silent` ([batch] bool) says
     which rows start from silence where v_prev is not the frame (a DBN's top layer); by default
-    those whose v_prev has no unit on. The start's draws use the last seed of the stride,
-    seed + [0, SEED_STRIDE - 1]; the chains' seeds stay below `room`.
+    those whose v_prev has no unit on. Without `spread` the chain starts at v_prev itself (a DBN
+    spreads its frame before the up-pass instead). The start's draws use the last seed of the
+    stride (spread_start); the chains' seeds stay below `room`.
     """
     check_chain_length(k_from_silence, room=room)
-    drawn = tf.random.stateless_uniform(tf.shape(bv), offset_seed(seed, SEED_STRIDE - 1)) < tf.sigmoid(bv)
-    start = tf.maximum(v_prev, tf.cast(drawn, v_prev.dtype))
+    start = spread_start(v_prev, bv, seed) if spread else v_prev
     v = gibbs_sample(start, W, bv, bh, k, seed, fused, blocks, clamp)
     if not isinstance(k, int) or k_from_silence <= k:
         return v

@@ -213,3 +213,23 @@ def test_stacking_pads_a_wider_layer_with_small_weights_and_refuses_a_narrower_o
         DBN.stack(W, bv, bh, Wuh, Wuv, (4, 2), np.random.default_rng(0))
     with pytest.raises(ValueError, match="--dbn-layers starting at 4"):
         DBN.stack(W, bv, bh, Wuh, Wuv, (5, 5), np.random.default_rng(0))
+
+
+def test_a_stacked_dbn_generates_as_its_rbm_does_from_the_same_start():
+    """A DBN stacked on an RBM draws frames as the RBM's own chain does: k steps of the top chain
+    and the down-pass are k + 1 of the RBM's steps, both from the previous frame with the biases'
+    notes added (RBM.spread_start). With the chain far from mixed, the start decides the frames."""
+    (W, bv, bh, Wuh, Wuv), _ = tiny_rbm(scale=3.0)               # strong weights: a slow chain
+    bv, bh = np.array([3.0, -3.0, -3.0], np.float32), bh - 2.0         # the start's notes differ from silence's
+    sizes = (4, 3)
+    stacked_bh, _, upper = DBN.stack(W, bv, bh, Wuh, Wuv, sizes, np.random.default_rng(0), pad_std=0.0)
+    n = 40000
+    silence = np.zeros((n, 3), np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        biases = DBN.split_biases(tf.constant(np.tile(bv, (n, 1))), tf.constant(np.tile(stacked_bh, (n, 1))), sizes)
+        dbn = sess.run(DBN.sample(tf.constant(silence), [tf.constant(W), *map(tf.constant, upper)], biases, 1,
+                                  tf.constant(SEED)))
+        rbm = sess.run(RBM.generation_sample(tf.constant(silence), tf.constant(W), tf.constant(np.tile(bv, (n, 1))),
+                                             tf.constant(np.tile(bh, (n, 1))), 2, tf.constant(SEED + 1)))
+    freq = [np.bincount(x.astype(int) @ [4, 2, 1], minlength=8) / n for x in (dbn, rbm)]
+    assert np.abs(freq[0] - freq[1]).max() < 4 * np.sqrt(0.5 / n)
