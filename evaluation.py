@@ -215,10 +215,9 @@ def frame_batches(sess, frame, fetch, bv, bh, rolls, args, path, draws):
         batch = slice(begin, begin + args.batch_frames)
         out = sess.run({"ais": frame.ais, **fetch}, {frame.bv: bv[batch], frame.bh: bh[batch], frame.v_prev: prev[batch],
                                                      frame.v_now: v[batch], frame.seed: RBM.run_seed(args.seed, i)})
-        log_w = out["ais"].log_w
-        acc.append(expected_accuracy(draws(out), log_w, v[batch]))
-        threshold.append(prediction_accuracy((weighted_marginals(draws(out), log_w) > 0.5).astype(np.float32),
-                                             v[batch]))
+        frames, log_w = draws(out), out["ais"].log_w
+        acc.append(expected_accuracy(frames, log_w, v[batch]))
+        threshold.append(prediction_accuracy((weighted_marginals(frames, log_w) > 0.5).astype(np.float32), v[batch]))
         outs.append(out)
     return outs, acc, threshold
 
